@@ -1,0 +1,192 @@
+"""The wpsd demo: a handful of processes served at http://localhost:5000/wps.
+
+    python3 demo.py [--host 127.0.0.1] [--port 5000] [--debug]
+
+The same processes can be served by any WSGI server: ``gunicorn 'demo:create_demo_app()'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from typing import Any
+
+from wpsd import (
+    AllowedValues,
+    BoundingBox,
+    BoundingBoxInput,
+    BoundingBoxOutput,
+    ComplexInput,
+    ComplexOutput,
+    ComplexValue,
+    ExecutionContext,
+    LiteralInput,
+    LiteralOutput,
+    Range,
+    Settings,
+    create_app,
+    process,
+)
+from wpsd.formats import GEOJSON, JSON
+
+
+@process(
+    "say_hello",
+    "Process Say Hello",
+    abstract="Returns a literal string output with Hello plus the inputed name",
+    keywords=["hello", "demo"],
+    inputs=[LiteralInput("name", "Input name", data_type="string")],
+    outputs=[LiteralOutput("response", "Output response", data_type="string")],
+)
+def say_hello(name: str) -> dict[str, Any]:
+    return {"response": f"Hello {name}"}
+
+
+@process(
+    "ultimate_question",
+    "Answer to the Ultimate Question",
+    abstract="The answer to the ultimate question of life, the universe and everything",
+    outputs=[LiteralOutput("outvalue", "Output Value", data_type="integer")],
+)
+def ultimate_question(context: ExecutionContext) -> dict[str, Any]:
+    context.report_progress(50, "thinking for seven and a half million years")
+    return {"outvalue": 42}
+
+
+@process(
+    "sleep",
+    "Sleep Process",
+    abstract="Waits for the given number of seconds, reporting its progress",
+    inputs=[
+        LiteralInput(
+            "delay", "Delay between every update", data_type="float", uoms=["second"],
+            allowed_values=AllowedValues(ranges=[Range(0, 600)]), default=2.0, min_occurs=0,
+        )
+    ],
+    outputs=[LiteralOutput("sleep_output", "Sleep Output", data_type="string")],
+)
+def sleep(delay: float, context: ExecutionContext) -> dict[str, Any]:
+    steps = 10
+    for step in range(steps):
+        context.report_progress(step * 100 / steps, f"slept {step * delay / steps:.1f} s")
+        time.sleep(delay / steps)
+    return {"sleep_output": "done sleeping"}
+
+
+@process(
+    "expand_bbox",
+    "Expand a bounding box",
+    abstract="Grows a bounding box by a margin on every side",
+    inputs=[
+        BoundingBoxInput("bbox", "Bounding box", crss=["EPSG:4326", "EPSG:3857"]),
+        LiteralInput("margin", "Margin", data_type="double", default=0.0, min_occurs=0),
+    ],
+    outputs=[BoundingBoxOutput("bbox", "Expanded bounding box", crss=["EPSG:4326", "EPSG:3857"])],
+)
+def expand_bbox(bbox: BoundingBox, margin: float) -> dict[str, Any]:
+    return {
+        "bbox": BoundingBox(
+            tuple(v - margin for v in bbox.lower), tuple(v + margin for v in bbox.upper), bbox.crs
+        )
+    }
+
+
+def _geometries(value: ComplexValue) -> list[Any]:
+    """The shapely geometries of a GeoJSON document: a FeatureCollection, Feature or geometry."""
+    from shapely.geometry import shape
+
+    doc = value.json()
+    kind = doc.get("type") if isinstance(doc, dict) else None
+    if kind == "FeatureCollection":
+        return [shape(f["geometry"]) for f in doc.get("features", []) if f.get("geometry")]
+    if kind == "Feature":
+        return [shape(doc["geometry"])] if doc.get("geometry") else []
+    return [shape(doc)]
+
+
+def _collection(geometries: list[Any]) -> dict[str, Any]:
+    from shapely.geometry import mapping
+
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {}, "geometry": mapping(g)} for g in geometries
+        ],
+    }
+
+
+_FEATURES = ComplexInput(
+    "features", "Features", abstract="GeoJSON features, a feature or a geometry",
+    formats=[GEOJSON, JSON], max_megabytes=16,
+)
+
+
+@process(
+    "buffer",
+    "Buffer",
+    abstract="Buffers every geometry by a distance (in the units of its coordinates); "
+    "ask for the output asReference to get a link to a GeoJSON file",
+    inputs=[_FEATURES, LiteralInput("distance", "Buffer distance", data_type="double")],
+    outputs=[ComplexOutput("buffered", "Buffered features", formats=[GEOJSON, JSON])],
+)
+def buffer(features: ComplexValue, distance: float) -> dict[str, Any]:
+    return {"buffered": _collection([g.buffer(distance) for g in _geometries(features)])}
+
+
+@process(
+    "centroids",
+    "Centroids",
+    abstract="The centroid of every geometry",
+    inputs=[_FEATURES],
+    outputs=[ComplexOutput("centroids", "Centroids", formats=[GEOJSON, JSON])],
+)
+def centroids(features: ComplexValue) -> dict[str, Any]:
+    return {"centroids": _collection([g.centroid for g in _geometries(features)])}
+
+
+@process(
+    "area",
+    "Area",
+    abstract="The total area of the geometries (in squared units of their coordinates)",
+    inputs=[_FEATURES],
+    outputs=[LiteralOutput("area", "Area", data_type="double")],
+)
+def area(features: ComplexValue) -> dict[str, Any]:
+    return {"area": sum(g.area for g in _geometries(features))}
+
+
+@process(
+    "feature_count",
+    "Feature count",
+    abstract="The number of features",
+    inputs=[_FEATURES],
+    outputs=[LiteralOutput("count", "Number of features", data_type="integer")],
+)
+def feature_count(features: ComplexValue) -> dict[str, Any]:
+    return {"count": len(_geometries(features))}
+
+
+processes = [say_hello, ultimate_question, sleep, expand_bbox, buffer, centroids, area,
+             feature_count]
+
+
+def create_demo_app(settings: Settings | None = None) -> Any:
+    """The demo WSGI application, for `python3 demo.py` and for WSGI servers."""
+    return create_app(settings, processes=processes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the wpsd demo processes")
+    parser.add_argument("--host", default="localhost")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    app = create_demo_app()
+    print(f"wpsd demo: http://{args.host}:{args.port}/wps?service=WPS&request=GetCapabilities")
+    app.run(host=args.host, port=args.port, debug=args.debug, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""wpsd: publish plain Python functions as OGC Web Processing Service processes."""
+
+from .config import ServiceMetadata as ServiceMetadata
+from .config import Settings as Settings
+from .config import load_settings as load_settings
+from .datatypes import AllowedValues as AllowedValues
+from .datatypes import BoundingBox as BoundingBox
+from .datatypes import BoundingBoxInput as BoundingBoxInput
+from .datatypes import BoundingBoxOutput as BoundingBoxOutput
+from .datatypes import ComplexInput as ComplexInput
+from .datatypes import ComplexOutput as ComplexOutput
+from .datatypes import ComplexValue as ComplexValue
+from .datatypes import LiteralInput as LiteralInput
+from .datatypes import LiteralOutput as LiteralOutput
+from .datatypes import Range as Range
+from .datatypes import RangeClosure as RangeClosure
+from .formats import Format as Format
+from .processes import ExecutionContext as ExecutionContext
+from .processes import Process as Process
+from .processes import ProcessRegistry as ProcessRegistry
+from .processes import process as process
+from .web import create_app as create_app
+
+__version__ = "0.1.0"

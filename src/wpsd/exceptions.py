@@ -1,0 +1,96 @@
+"""Exceptions that carry an OWS exception code, an HTTP status and a locator.
+
+They hold data only; the web layer renders them (as an ``ows:ExceptionReport``).
+The tree is flat::
+
+    WPSError                     base: code, status, locator, text
+    ├── MissingParameterValue    400  a mandatory parameter is absent
+    ├── InvalidParameterValue    400  a parameter has a value we cannot use
+    ├── OperationNotSupported    501  unknown ``request``
+    ├── OptionNotSupported       501  a valid option this server does not offer
+    ├── VersionNegotiationFailed 400  no common version
+    ├── InvalidUpdateSequence    400  updateSequence newer than ours
+    ├── NoApplicableCode         500  anything else that is our fault
+    ├── FileSizeExceeded         400  a complex input is over its size limit
+    ├── NotEnoughStorage         507  no room for the inputs or outputs
+    ├── StorageNotSupported      400  storeExecuteResponse asked where it is not offered
+    └── ServerBusy               503  too many executions at once
+
+Codes and statuses follow OGC 05-007r7 (tables 38 and 62) and OWS Common
+(06-121r9 table 28), which is where the HTTP statuses come from.
+"""
+
+from __future__ import annotations
+
+
+class WPSError(Exception):
+    """Base class of every error that is reported to the client as an OWS exception."""
+
+    code: str = "NoApplicableCode"
+    status: int = 500
+
+    def __init__(self, text: str = "", locator: str | None = None, status: int | None = None) -> None:
+        super().__init__(text)
+        self.text = text
+        self.locator = locator
+        if status is not None:
+            # Some codes (NoApplicableCode above all) cover both client and server faults.
+            self.status = status
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.text!r}, locator={self.locator!r})"
+
+
+class MissingParameterValue(WPSError):
+    code = "MissingParameterValue"
+    status = 400
+
+
+class InvalidParameterValue(WPSError):
+    code = "InvalidParameterValue"
+    status = 400
+
+
+class OperationNotSupported(WPSError):
+    code = "OperationNotSupported"
+    status = 501
+
+
+class OptionNotSupported(WPSError):
+    code = "OptionNotSupported"
+    status = 501
+
+
+class VersionNegotiationFailed(WPSError):
+    code = "VersionNegotiationFailed"
+    status = 400
+
+
+class InvalidUpdateSequence(WPSError):
+    code = "InvalidUpdateSequence"
+    status = 400
+
+
+class NoApplicableCode(WPSError):
+    code = "NoApplicableCode"
+    status = 500
+
+
+class FileSizeExceeded(WPSError):
+    code = "FileSizeExceeded"
+    status = 400
+
+
+class NotEnoughStorage(WPSError):
+    code = "NotEnoughStorage"
+    status = 507
+
+
+class StorageNotSupported(WPSError):
+    code = "StorageNotSupported"
+    status = 400
+
+
+class ServerBusy(WPSError):
+    code = "ServerBusy"
+    status = 503

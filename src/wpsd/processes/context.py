@@ -1,0 +1,37 @@
+"""The context object a handler receives: working directory, progress and logging."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..formats import Format
+
+ProgressCallback = Callable[[int, str], None]
+
+
+def _ignore_progress(percent: int, message: str) -> None:
+    pass
+
+
+@dataclass
+class ExecutionContext:
+    """What a running handler may use besides its inputs."""
+
+    #: the job's private directory; removed when the job ends
+    workdir: Path
+    job_id: str
+    logger: logging.LoggerAdapter[logging.Logger]
+    #: the format the client asked for, per complex output
+    output_formats: Mapping[str, Format] = field(default_factory=dict)
+    #: the unit of measure the client gave, per literal input
+    input_uoms: Mapping[str, str] = field(default_factory=dict)
+    _progress: ProgressCallback = field(default=_ignore_progress, repr=False)
+
+    def report_progress(self, percent: float, message: str = "") -> None:
+        """Tell the client how far the job has got (0-100) and what it is doing."""
+        value = int(max(0, min(100, percent)))
+        self.logger.info("progress %d%% %s", value, message)
+        self._progress(value, message)

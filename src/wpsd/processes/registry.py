@@ -1,0 +1,73 @@
+"""ProcessRegistry: the processes a server offers, and loading them from user modules."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+from .process import Process
+
+
+class ProcessRegistry:
+    """An ordered set of processes, looked up by identifier."""
+
+    def __init__(self, processes: Iterable[Process] = ()) -> None:
+        self._processes: dict[str, Process] = {}
+        for p in processes:
+            self.add(p)
+
+    def add(self, process: Process) -> None:
+        if process.identifier in self._processes:
+            raise ValueError(f"a process named {process.identifier!r} is already registered")
+        self._processes[process.identifier] = process
+
+    def get(self, identifier: str) -> Process | None:
+        return self._processes.get(identifier)
+
+    def __contains__(self, identifier: object) -> bool:
+        return identifier in self._processes
+
+    def __iter__(self) -> Iterator[Process]:
+        return iter(self._processes.values())
+
+    def __len__(self) -> int:
+        return len(self._processes)
+
+
+def load_processes(target: str) -> list[Process]:
+    """The processes a module offers: its ``processes`` list, or else every Process it defines.
+
+    ``target`` is a dotted module name (``my_package.processes``) or a path to a ``.py`` file.
+    """
+    module = _import(target)
+    declared = getattr(module, "processes", None)
+    if declared is not None:
+        found = list(declared)
+    else:
+        found = [v for v in vars(module).values() if isinstance(v, Process)]
+    if not found or not all(isinstance(p, Process) for p in found):
+        raise ValueError(f"{target!r} defines no wpsd processes")
+    return found
+
+
+def _import(target: str) -> ModuleType:
+    path = Path(target)
+    if path.suffix == ".py":
+        if not path.is_file():
+            raise ValueError(f"no such file: {target}")
+        name = f"_wpsd_user_{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ValueError(f"cannot import {target}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+    # Modules next to where the user runs the server are importable, as with `python -m`.
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    return importlib.import_module(target)

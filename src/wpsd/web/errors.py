@@ -1,0 +1,51 @@
+"""One place that turns exceptions into responses: ows:ExceptionReport for the WPS endpoint."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from ..exceptions import InvalidParameterValue, NoApplicableCode, OperationNotSupported, WPSError
+from ..protocol.wps1 import encode
+from ..protocol.xml import to_bytes
+
+logger = logging.getLogger("wpsd")
+XML_TYPE = "text/xml; charset=utf-8"
+
+
+def wps_error_response(error: WPSError) -> Response:
+    logger.error(
+        "Exception: code: %s, locator: %s, exceptionCode: %s, text: %s",
+        error.status, error.locator, error.code, error.text,
+    )
+    body = to_bytes(encode.exception_report(error))
+    return Response(body, status=error.status, content_type=XML_TYPE)
+
+
+def _from_http(exc: HTTPException) -> WPSError:
+    status = exc.code or 500
+    if status == 413:
+        return InvalidParameterValue("The request body is too large", "request", status=413)
+    if status == 405:
+        return OperationNotSupported(
+            "Only GET (KVP) and POST (XML) requests are accepted", "request", status=405
+        )
+    return NoApplicableCode(exc.description or exc.name, status=status)
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(WPSError, wps_error_response)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response | HTTPException:
+        if exc.code == 404:
+            return exc  # an unknown path is not a WPS request: plain 404
+        return wps_error_response(_from_http(exc))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        # The traceback goes to the log, never to the client.
+        logger.exception("Unhandled error while serving a request")
+        return wps_error_response(NoApplicableCode("Internal server error"))

@@ -1,0 +1,107 @@
+"""Validate documents against the official OGC schemas, never copied into this project.
+
+The schema folder comes from WPSD_SCHEMAS (default: ../shared/schemas beside the clone).
+Without it, the same files are fetched from schemas.opengis.net into a cache folder.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from functools import cache
+from pathlib import Path
+
+from lxml import etree
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("WPSD_SCHEMA_CACHE", Path.home() / ".cache" / "wpsd-schemas"))
+_REMOTE = (
+    ("http://schemas.opengis.net/", "https://schemas.opengis.net/"),
+    ("https://schemas.opengis.net/", "https://schemas.opengis.net/"),
+    ("http://www.w3.org/", "https://www.w3.org/"),
+    ("https://www.w3.org/", "https://www.w3.org/"),
+)
+_LOCAL = (
+    ("http://schemas.opengis.net/", ""),
+    ("https://schemas.opengis.net/", ""),
+    ("http://www.w3.org/", "w3c/"),
+    ("https://www.w3.org/", "w3c/"),
+)
+
+NS_WPS10 = "http://www.opengis.net/wps/1.0.0"
+NS_OWS11 = "http://www.opengis.net/ows/1.1"
+ROOT_SCHEMAS = {
+    NS_WPS10: "http://schemas.opengis.net/wps/1.0.0/wpsAll.xsd",
+    NS_OWS11: "http://schemas.opengis.net/ows/1.1.0/owsAll.xsd",
+}
+
+
+class SchemaUnavailable(RuntimeError):
+    pass
+
+
+def schema_dir() -> Path | None:
+    folder = Path(os.environ.get("WPSD_SCHEMAS", ROOT.parent / "shared" / "schemas"))
+    return folder if (folder / "wps").is_dir() else None
+
+
+def _local_path(url: str) -> Path:
+    folder = schema_dir()
+    if folder is not None:
+        for prefix, sub in _LOCAL:
+            if url.startswith(prefix):
+                return folder / sub / url[len(prefix):]
+    for prefix, remote in _REMOTE:
+        if url.startswith(prefix):
+            rel = url[len(prefix):]
+            target = CACHE / ("w3c/" if "w3.org" in prefix else "") / rel
+            if not target.is_file():
+                _download(remote + rel, target)
+            return target
+    raise SchemaUnavailable(f"no mapping for schema {url}")
+
+
+def _download(url: str, target: Path) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            data = response.read()
+    except OSError as exc:
+        raise SchemaUnavailable(
+            f"The OGC schemas are needed to validate responses. Set WPSD_SCHEMAS to a copy "
+            f"of schemas.opengis.net (none at {ROOT.parent / 'shared' / 'schemas'}), "
+            f"or allow downloads: fetching {url} failed: {exc}"
+        ) from exc
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+
+
+class _Resolver(etree.Resolver):
+    def resolve(self, url, pubid, context):  # type: ignore[no-untyped-def]
+        if url.startswith(("http://", "https://")):
+            return self.resolve_filename(str(_local_path(url)), context)
+        return None
+
+
+@cache
+def _schema(url: str) -> etree.XMLSchema:
+    parser = etree.XMLParser(no_network=True)
+    parser.resolvers.add(_Resolver())
+    path = _local_path(url)
+    doc = etree.parse(str(path), parser)
+    return etree.XMLSchema(doc)
+
+
+def validation_errors(document: bytes | etree._Element) -> list[str]:
+    root = document if isinstance(document, etree._Element) else etree.fromstring(document)
+    namespace = etree.QName(root).namespace
+    if namespace not in ROOT_SCHEMAS:
+        return [f"no schema for root element {root.tag}"]
+    schema = _schema(ROOT_SCHEMAS[namespace])
+    if schema.validate(root):
+        return []
+    return [f"line {e.line}: {e.message}" for e in schema.error_log]
+
+
+def assert_valid(document: bytes | etree._Element) -> None:
+    errors = validation_errors(document)
+    assert not errors, "document is not valid against the OGC schema:\n" + "\n".join(errors)
