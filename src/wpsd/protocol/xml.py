@@ -60,3 +60,14 @@ def xlink(local: str) -> str:
 
 def to_bytes(element: etree._Element) -> bytes:
     return etree.tostring(element, xml_declaration=True, encoding="UTF-8")
+
+
+def fragment_bytes(elements: list[etree._Element]) -> bytes:
+    """Serialise embedded elements on their own, without the enclosing document's unused
+    namespace declarations."""
+    parts = []
+    for element in elements:
+        copy = etree.fromstring(etree.tostring(element, with_tail=False))
+        etree.cleanup_namespaces(copy)
+        parts.append(etree.tostring(copy, encoding="UTF-8"))
+    return b"".join(parts)

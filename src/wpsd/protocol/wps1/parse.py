@@ -35,7 +35,7 @@ from ..requests import (
     ReferenceData,
     Request,
 )
-from ..xml import NS_OWS11, NS_WPS10, parse_xml, qname, xlink
+from ..xml import NS_OWS11, NS_WPS10, fragment_bytes, parse_xml, qname, xlink
 
 VERSION = "1.0.0"
 OPERATIONS = ("GetCapabilities", "DescribeProcess", "Execute")
@@ -377,8 +377,7 @@ def _xml_complex(ident: str, element: etree._Element) -> ComplexData:
     encoding = element.get("encoding")
     children = [c for c in element if isinstance(c.tag, str)]
     if children:
-        data = b"".join(etree.tostring(c, with_tail=False, encoding="UTF-8") for c in children)
-        is_xml = True
+        data, is_xml = fragment_bytes(children), True
     else:
         text = element.text or ""
         data = _decode_base64(ident, text) if _is_base64(encoding) else text.encode("utf-8")
@@ -417,7 +416,7 @@ def _xml_reference(ident: str, element: etree._Element) -> ReferenceData:
     if body_el is not None:
         children = [c for c in body_el if isinstance(c.tag, str)]
         if children:
-            body = b"".join(etree.tostring(c, with_tail=False, encoding="UTF-8") for c in children)
+            body = fragment_bytes(children)
         else:
             body = (body_el.text or "").encode("utf-8")
     body_ref = element.find(qname(_WPS, "BodyReference"))

@@ -1,0 +1,44 @@
+from pathlib import Path
+
+import pytest
+
+from wpsd import load_settings
+
+
+def test_defaults_without_file_or_environment():
+    settings = load_settings(None, {})
+    assert settings.languages == ("en-US",) and settings.max_sync_executions == 4
+
+
+def test_file_then_environment(tmp_path):
+    config = tmp_path / "wpsd.toml"
+    config.write_text(
+        'processes = ["my_module", "local.py"]\n'
+        'output_dir = "out"\n'
+        "max_sync_executions = 2\n"
+        "[metadata]\n"
+        'title = "My WPS"\n'
+    )
+    settings = load_settings(config, {"WPSD_MAX_SYNC_EXECUTIONS": "8",
+                                      "WPSD_LANGUAGES": "en-US, de-DE"})
+    assert settings.processes == ("my_module", str(tmp_path / "local.py"))
+    assert settings.output_dir == tmp_path / "out"
+    assert settings.max_sync_executions == 8
+    assert settings.languages == ("en-US", "de-DE")
+    assert settings.metadata.title == "My WPS"
+    assert settings.url is None
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("max_sync_executoins = 2\n", {}, "unknown settings"),
+        ("[metadata]\ntitel = 'x'\n", {}, "unknown metadata"),
+        ("", {"WPSD_MAX_SYNC_EXECUTIONS": "many"}, "max_sync_executions"),
+    ],
+)
+def test_bad_settings_are_errors(tmp_path: Path, text, env, message):
+    config = tmp_path / "wpsd.toml"
+    config.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_settings(config, env)

@@ -1,0 +1,17 @@
+import wpsd
+
+
+def test_public_names():
+    exported = {name for name in dir(wpsd) if not name.startswith("_")}
+    expected = {
+        "AllowedValues", "BoundingBox", "BoundingBoxInput", "BoundingBoxOutput", "ComplexInput",
+        "ComplexOutput", "ComplexValue", "ExecutionContext", "Format", "LiteralInput",
+        "LiteralOutput", "Process", "ProcessRegistry", "Range", "RangeClosure", "ServiceMetadata",
+        "Settings", "create_app", "load_settings", "process",
+    }
+    assert expected <= exported
+    # subpackages are importable but the public API is the names above
+    assert exported - expected <= {
+        "config", "datatypes", "exceptions", "fetch", "formats", "processes", "protocol",
+        "service", "storage", "web",
+    }
