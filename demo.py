@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ from wpsd import (
     Range,
     Settings,
     create_app,
+    load_settings,
     process,
 )
 from wpsd.formats import GEOJSON, JSON
@@ -172,8 +174,11 @@ processes = [say_hello, ultimate_question, sleep, expand_bbox, buffer, centroids
 
 
 def create_demo_app(settings: Settings | None = None) -> Any:
-    """The demo WSGI application, for `python3 demo.py` and for WSGI servers."""
-    return create_app(settings, processes=processes)
+    """The demo WSGI application, for `python3 demo.py` and for WSGI servers.
+
+    Without explicit settings, ``WPSD_*`` environment variables apply (see the README).
+    """
+    return create_app(settings or load_settings(None, os.environ), processes=processes)
 
 
 def main() -> None:

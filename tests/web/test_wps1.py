@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 from lxml import etree
 
-from conftest import NS
+from helpers import NS
 from wpsd import Settings, create_app
 from wpsd.formats import GEOJSON
 
@@ -182,7 +182,7 @@ def test_oversized_body(tmp_path):
 def test_read_only_requests_write_nothing(wps, settings):
     wps.get(CAPS)
     wps.get(DESCRIBE + "ALL")
-    wps.post(f"""<wps:DescribeProcess xmlns:wps="http://www.opengis.net/wps/1.0.0"
+    wps.post("""<wps:DescribeProcess xmlns:wps="http://www.opengis.net/wps/1.0.0"
       xmlns:ows="http://www.opengis.net/ows/1.1" service="WPS" version="1.0.0">
       <ows:Identifier>say_hello</ows:Identifier></wps:DescribeProcess>""")
     assert not settings.workdir.exists() and not settings.output_dir.exists()

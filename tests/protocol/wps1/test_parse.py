@@ -1,8 +1,8 @@
 import base64
 
+import demo
 import pytest
 
-import demo
 from sample_processes import processes
 from wpsd import ProcessRegistry
 from wpsd.exceptions import (
