@@ -43,3 +43,5 @@ def serve(modules: tuple[str, ...], config_path: str | None, host: str, port: in
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wpsd: http://{host}:{port}/wps?service=WPS&request=GetCapabilities")
     app.run(host=host, port=port, debug=debug, threaded=True)
+if __name__ == "__main__":
+    main()

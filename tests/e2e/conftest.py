@@ -1,46 +1,12 @@
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import requests
+from e2e_server import Server, start_server
 
 from helpers import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Server:
-    def __init__(self, url: str, log: Path, workdir: Path, output_dir: Path) -> None:
-        self.url, self.log, self.workdir, self.output_dir = url, log, workdir, output_dir
-
-    def log_text(self) -> str:
-        return self.log.read_text()
-
-
-def start_server(command: list[str], tmp: Path, port: int) -> tuple[subprocess.Popen, Server]:
-    env = dict(os.environ, WPSD_WORKDIR=str(tmp / "work"), WPSD_OUTPUT_DIR=str(tmp / "outputs"),
-               PYTHONUNBUFFERED="1")
-    log = tmp / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/wps"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(url, params={"service": "WPS", "request": "GetCapabilities"}, timeout=1)
-            break
-        except requests.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("server did not start:\n" + log.read_text()) from None
-            time.sleep(0.1)
-    return proc, Server(url, log, tmp / "work", tmp / "outputs")
 
 
 @pytest.fixture(scope="session")
