@@ -30,7 +30,7 @@ from wpsd import (
     load_settings,
     process,
 )
-from wpsd.formats import GEOJSON, JSON
+from wpsd.formats import GEOJSON, JSON, TEXT, XML
 
 
 @process(
@@ -169,8 +169,38 @@ def feature_count(features: ComplexValue) -> dict[str, Any]:
     return {"count": len(_geometries(features))}
 
 
+@process(
+    "echo",
+    "Echo",
+    abstract="Returns its inputs unchanged; its identifiers follow the echo process that the "
+    "OGC CITE test suites expect",
+    inputs=[
+        LiteralInput("literalInput", "Literal input", data_type="string", min_occurs=0),
+        ComplexInput("complexInput", "Complex input", formats=[XML, JSON, TEXT], min_occurs=0),
+        BoundingBoxInput("boundingBoxInput", "Bounding box input",
+                         crss=["EPSG:4326", "EPSG:3857"], min_occurs=0),
+    ],
+    outputs=[
+        LiteralOutput("literalOutput", "Literal output", data_type="string"),
+        ComplexOutput("complexOutput", "Complex output", formats=[XML, JSON, TEXT]),
+        BoundingBoxOutput("boundingBoxOutput", "Bounding box output",
+                          crss=["EPSG:4326", "EPSG:3857"]),
+    ],
+)
+def echo(
+    literalInput: str | None,  # noqa: N803 (the identifiers the test suites use)
+    complexInput: ComplexValue | None,  # noqa: N803
+    boundingBoxInput: BoundingBox | None,  # noqa: N803
+) -> dict[str, Any]:
+    return {
+        "literalOutput": literalInput,
+        "complexOutput": complexInput,
+        "boundingBoxOutput": boundingBoxInput,
+    }
+
+
 processes = [say_hello, ultimate_question, sleep, expand_bbox, buffer, centroids, area,
-             feature_count]
+             feature_count, echo]
 
 
 def create_demo_app(settings: Settings | None = None) -> Any:

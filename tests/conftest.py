@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import http.server
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,10 +9,11 @@ from typing import Any
 
 import demo
 import pytest
+from e2e_server import Server, start_server
 from flask import Flask
 from flask.testing import FlaskClient
 
-from helpers import WPS
+from helpers import WPS, free_port
 from sample_processes import processes as sample_processes
 from wpsd import Settings, create_app
 
@@ -66,3 +68,16 @@ def file_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     yield f"http://127.0.0.1:{server.server_address[1]}/", folder
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`python3 demo.py` on a free loopback port, as a user starts it."""
+    port = free_port()
+    proc, server = start_server(
+        [sys.executable, "demo.py", "--host", "127.0.0.1", "--port", str(port)],
+        tmp_path_factory.mktemp("demo"), port,
+    )
+    yield server
+    proc.terminate()
+    proc.wait(timeout=10)

@@ -40,8 +40,12 @@ class SchemaUnavailable(RuntimeError):
     pass
 
 
+def _configured_dir() -> Path:
+    return Path(os.environ.get("WPSD_SCHEMAS", ROOT.parent / "shared" / "schemas"))
+
+
 def schema_dir() -> Path | None:
-    folder = Path(os.environ.get("WPSD_SCHEMAS", ROOT.parent / "shared" / "schemas"))
+    folder = _configured_dir()
     return folder if (folder / "wps").is_dir() else None
 
 
@@ -68,7 +72,7 @@ def _download(url: str, target: Path) -> None:
     except OSError as exc:
         raise SchemaUnavailable(
             f"The OGC schemas are needed to validate responses. Set WPSD_SCHEMAS to a copy "
-            f"of schemas.opengis.net (none at {ROOT.parent / 'shared' / 'schemas'}), "
+            f"of schemas.opengis.net (none at {_configured_dir()}), "
             f"or allow downloads: fetching {url} failed: {exc}"
         ) from exc
     target.parent.mkdir(parents=True, exist_ok=True)

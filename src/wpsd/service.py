@@ -190,7 +190,7 @@ class Service:
                 else:
                     returned = process.handler(**kwargs)
                 result.outputs = self._collect_outputs(process, returned, selected, job_id,
-                                                       output_url, workdir)
+                                                       output_url, bool(request.outputs))
             except WPSError as exc:
                 result.error = exc
             except Exception as exc:
@@ -323,7 +323,7 @@ class Service:
         selected: Sequence[SelectedOutput],
         job_id: str,
         output_url: str,
-        workdir: Path,
+        explicit: bool,
     ) -> list[OutputValue]:
         if not isinstance(returned, Mapping):
             raise NoApplicableCode(
@@ -339,6 +339,8 @@ class Service:
         for choice in selected:
             ident = choice.output.identifier
             if returned.get(ident) is None:
+                if not explicit:
+                    continue  # an output nobody asked for by name may be left out
                 raise NoApplicableCode(f"Process {process.identifier!r} produced no {ident!r}")
             value = encode_output_value(choice, returned[ident])
             if choice.request.as_reference:
