@@ -18,6 +18,8 @@ demo: $(STAMP)
 	$(PY) demo.py $(DEMO_ARGS)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests demo.py benchmarks
+	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -99,8 +99,9 @@ def load_settings(
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
     kwargs = {name: _cast(fields[name].type, value, name) for name, value in values.items()}
     meta_fields = {f.name: f for f in dataclasses.fields(ServiceMetadata)}
-    if set(meta) - set(meta_fields):
-        raise ValueError(f"unknown metadata settings: {', '.join(sorted(set(meta) - set(meta_fields)))}")
+    unknown_meta = set(meta) - set(meta_fields)
+    if unknown_meta:
+        raise ValueError(f"unknown metadata settings: {', '.join(sorted(unknown_meta))}")
     metadata = ServiceMetadata(
         **{k: _cast(meta_fields[k].type, v, k) for k, v in meta.items()}
     )

@@ -29,7 +29,9 @@ class WPSError(Exception):
     code: str = "NoApplicableCode"
     status: int = 500
 
-    def __init__(self, text: str = "", locator: str | None = None, status: int | None = None) -> None:
+    def __init__(
+        self, text: str = "", locator: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(text)
         self.text = text
         self.locator = locator

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
-from .datatypes.inputs import BoundingBoxInput, ComplexInput, Input, LiteralInput
+from .datatypes.inputs import ComplexInput, Input, LiteralInput
 from .datatypes.outputs import BoundingBoxOutput, ComplexOutput, LiteralOutput, Output
 from .datatypes.values import BoundingBox, ComplexValue
 from .exceptions import (
@@ -268,7 +268,8 @@ class Service:
                 fmt = _pick_format(declared.formats, value.mime_type, value.encoding,
                                    value.schema, ident)
                 data = self._fetch(value, declared)
-                return ComplexValue(data, fmt, href=value.href, workdir=workdir, name=f"{ident}_{n}")
+                return ComplexValue(data, fmt, href=value.href, workdir=workdir,
+                                    name=f"{ident}_{n}")
             if not isinstance(value, ComplexData):
                 raise InvalidParameterValue(f"Input {ident!r} takes complex data", ident)
             fmt = _pick_format(declared.formats, value.mime_type, value.encoding, value.schema,
@@ -294,7 +295,9 @@ class Service:
         if bbox.crs is None:
             bbox = BoundingBox(bbox.lower, bbox.upper, declared.crss[0])
         elif bbox.crs not in declared.crss:
-            raise InvalidParameterValue(f"Input {ident!r}: CRS {bbox.crs!r} is not supported", ident)
+            raise InvalidParameterValue(
+                f"Input {ident!r}: CRS {bbox.crs!r} is not supported", ident
+            )
         if bbox.dimensions != declared.dimensions:
             raise InvalidParameterValue(
                 f"Input {ident!r} needs {declared.dimensions} dimensions", ident
@@ -396,7 +399,9 @@ def _pick_format(
             return fmt
     supported = ", ".join(f.mime_type for f in formats)
     wanted = " ".join(filter(None, (mime_type, encoding, schema)))
-    raise InvalidParameterValue(f"{ident!r}: format {wanted!r} is not supported ({supported})", ident)
+    raise InvalidParameterValue(
+        f"{ident!r}: format {wanted!r} is not supported ({supported})", ident
+    )
 
 
 def encode_output_value(choice: SelectedOutput, value: Any) -> OutputValue:

@@ -7,7 +7,7 @@ them without knowing which encoding they came in.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..datatypes.values import BoundingBox
 

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from flask import Response, request
 
-from ..exceptions import InvalidUpdateSequence, NoApplicableCode, WPSError
+from ..exceptions import InvalidUpdateSequence, NoApplicableCode
 from ..protocol.requests import DescribeProcess, Execute, GetCapabilities
 from ..protocol.wps1 import encode, parse
 from ..protocol.xml import to_bytes

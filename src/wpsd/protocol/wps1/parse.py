@@ -228,7 +228,9 @@ def _bbox_from_text(ident: str, text: str, crs: str | None) -> BoundingBox:
             numbers.append(float(part))
         except ValueError:
             if i != len(parts) - 1:
-                raise InvalidParameterValue(f"Input {ident!r}: bad coordinate {part!r}", ident)
+                raise InvalidParameterValue(
+                    f"Input {ident!r}: bad coordinate {part!r}", ident
+                ) from None
             crs = crs or part
     try:
         return BoundingBox.from_values(numbers, crs)
