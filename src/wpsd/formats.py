@@ -37,6 +37,13 @@ class Format:
         return True
 
     @property
+    def content_type(self) -> str:
+        """The HTTP Content-Type of data in this format (base64 is a transfer encoding only)."""
+        if self.encoding and not self.is_base64:
+            return f"{self.mime_type}; charset={self.encoding}"
+        return self.mime_type
+
+    @property
     def is_xml(self) -> bool:
         mt = self.mime_type.lower()
         return mt in ("text/xml", "application/xml") or mt.endswith("+xml")

@@ -22,10 +22,7 @@ class FileStorage:
         folder.mkdir(parents=True, exist_ok=True)
         filename = _SAFE.sub("_", name) + fmt.extension
         (folder / filename).write_bytes(data)
-        content_type = fmt.mime_type
-        if fmt.encoding and not fmt.is_base64:
-            content_type += f"; charset={fmt.encoding}"
-        (folder / (filename + ".type")).write_text(content_type)
+        (folder / (filename + ".type")).write_text(fmt.content_type)
         return f"{folder.name}/{filename}"
 
     def open(self, key: str) -> tuple[Path, str] | None:

@@ -117,9 +117,6 @@ def _raw_response(result: ExecuteResult) -> Response:
         return Response(value.text, content_type="text/plain; charset=utf-8")
     fmt = value.selected.format
     assert fmt is not None and value.data is not None
-    content_type = fmt.mime_type
-    if fmt.encoding and not fmt.is_base64:
-        content_type += f"; charset={fmt.encoding}"
-    return Response(value.data, content_type=content_type)
+    return Response(value.data, content_type=fmt.content_type)
 
 

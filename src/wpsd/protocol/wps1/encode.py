@@ -190,11 +190,11 @@ def _allowed_values(allowed: AllowedValues, domain: LiteralDomain) -> etree._Ele
     fmt = domain.data_type.format
     element = O.AllowedValues(*[O.Value(fmt(v)) for v in allowed.values])
     for rng in allowed.ranges:
-        element.append(_range(rng, fmt))
+        element.append(_range(rng))
     return element
 
 
-def _range(rng: Range, fmt: object) -> etree._Element:
+def _range(rng: Range) -> etree._Element:
     element = O.Range({qname(NS_OWS11, "rangeClosure"): rng.closure.value})
     if rng.minimum is not None:
         element.append(O.MinimumValue(str(rng.minimum)))
