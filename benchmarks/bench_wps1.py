@@ -114,7 +114,7 @@ def run_side(side: str, rounds: int, requests: int) -> dict[str, Any]:
     rss_ready = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     results = {}
     for name, query, body in OPERATIONS:
-        def once() -> None:
+        def once(name: str = name, query: str = query, body: str | None = body) -> None:
             if body is None:
                 response = client.get("/wps?" + query)
             else:
