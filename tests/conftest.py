@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +16,44 @@ from flask.testing import FlaskClient
 
 from helpers import WPS, free_port
 from sample_processes import processes as sample_processes
-from wpsd import Settings, create_app
+from wpsd import Process, Settings, create_app
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(workdir=tmp_path / "work", output_dir=tmp_path / "outputs")
+    return Settings(workdir=tmp_path / "work", output_dir=tmp_path / "outputs",
+                    database_url=f"sqlite:///{tmp_path / 'jobs.sqlite'}",
+                    heartbeat_interval=0.2)
 
 
 @pytest.fixture
-def app(settings: Settings) -> Flask:
-    return create_app(settings, processes=demo.processes + sample_processes)
+def make_app(settings: Settings) -> Iterator[Callable[..., Flask]]:
+    """Apps with changed settings; each is shut down after the test."""
+    apps: list[Flask] = []
+
+    def make(processes: Sequence[Process] | None = None, **changes: Any) -> Flask:
+        chosen = demo.processes + sample_processes if processes is None else processes
+        app = create_app(dataclasses.replace(settings, **changes), processes=chosen)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        shutdown(app)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    app = create_app(settings, processes=demo.processes + sample_processes)
+    yield app
+    shutdown(app)
+
+
+def shutdown(app: Flask) -> None:
+    """Stop an app's executor and its worker processes (a test leaves nothing running)."""
+    service = app.extensions["wpsd"]
+    service.executor.shutdown(kill_running=True)
+    service.store.close()
 
 
 @pytest.fixture

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 from wpsd import (
@@ -120,5 +125,40 @@ def text_stats(text: list[ComplexValue]) -> dict[str, Any]:
     }
 
 
+@process("sync_only", "Synchronous only", asynchronous=False,
+         outputs=[LiteralOutput("out", "Out")])
+def sync_only() -> dict[str, Any]:
+    return {"out": "done"}
+
+
+@process("crash", "Crashes its interpreter", outputs=[LiteralOutput("never", "Never")])
+def crash() -> dict[str, Any]:
+    os.kill(os.getpid(), signal.SIGSEGV)
+    return {"never": "reached"}
+
+
+@process(
+    "forever",
+    "Runs until stopped, with a helper process",
+    inputs=[LiteralInput("pidfile", "File to write the helper's pid to")],
+    outputs=[LiteralOutput("never", "Never")],
+)
+def forever(pidfile: str, context: ExecutionContext) -> dict[str, Any]:
+    helper = subprocess.Popen(["sleep", "300"])
+    Path(pidfile).write_text(f"{os.getpid()} {helper.pid}")
+    (context.workdir / "scratch.txt").write_text("work in progress")
+    for step in range(3000):
+        context.report_progress(min(step, 90), f"step {step}")
+        time.sleep(0.1)
+    return {"never": "reached"}
+
+
+@process("limited", "Exceeds its time limit", time_limit=1.0,
+         outputs=[LiteralOutput("never", "Never")])
+def limited() -> dict[str, Any]:
+    time.sleep(60)
+    return {"never": "reached"}
+
+
 processes = [literal_types, multi, allowed, length, fail, bad_return, xml_echo, binary_echo,
-             text_stats]
+             text_stats, sync_only, crash, forever, limited]

@@ -65,7 +65,37 @@ class Settings:
     max_sync_executions: int = 4
     #: the Capabilities updateSequence; by default derived from the process descriptions
     update_sequence: str | None = None
+    #: SQLAlchemy URL of the job store; by default a SQLite file beside the outputs
+    database_url: str | None = None
+    #: asynchronous jobs running at once on this host (each in its own OS process)
+    max_parallel_jobs: int = 2
+    #: jobs allowed to wait for a free slot; one more is refused with ServerBusy
+    max_queued_jobs: int = 100
+    #: seconds a job may run before it is stopped, unless its process sets its own limit
+    job_time_limit: float = 3600.0
+    #: seconds finished jobs and their outputs are kept
+    job_retention: float = 7 * 24 * 3600.0
+    #: seconds between a running job's signs of life; five missed ones fail the job
+    heartbeat_interval: float = 2.0
     metadata: ServiceMetadata = field(default_factory=ServiceMetadata)
+
+    @property
+    def job_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.output_dir.parent / 'jobs.sqlite'}"
+
+    def to_environ(self) -> dict[str, str]:
+        """These settings as WPSD_* variables, for a child process (see load_settings)."""
+        env = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "metadata" or value is None:
+                continue
+            if isinstance(value, tuple):
+                value = ",".join(value)
+            env[ENV_PREFIX + f.name.upper()] = str(value)
+        return env
 
 
 def load_settings(
@@ -121,6 +151,10 @@ def _cast(type_name: Any, value: Any, name: str) -> Any:
             return int(value)
         if kind == "float":
             return float(value)
+        if kind == "str | None" or kind == "float | None":
+            if value in ("", None):
+                return None
+            return float(value) if kind.startswith("float") else str(value)
         if kind == "str | None":
             return str(value) if value not in ("", None) else None
         return str(value)

@@ -42,6 +42,16 @@ class WPSError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.text!r}, locator={self.locator!r})"
 
+    @staticmethod
+    def from_code(code: str, text: str, locator: str | None = None) -> WPSError:
+        """Rebuild an error from its exception code, e.g. one read back from the job store."""
+        for cls in WPSError.__subclasses__():
+            if cls.code == code:
+                return cls(text, locator)
+        error = WPSError(text, locator)
+        error.code = code
+        return error
+
 
 class MissingParameterValue(WPSError):
     code = "MissingParameterValue"

@@ -16,13 +16,12 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
 from .datatypes.inputs import ComplexInput, Input, LiteralInput
-from .datatypes.outputs import BoundingBoxOutput, ComplexOutput, LiteralOutput, Output
+from .datatypes.outputs import BoundingBoxOutput, ComplexOutput, LiteralOutput
 from .datatypes.values import BoundingBox, ComplexValue
 from .exceptions import (
     FileSizeExceeded,
@@ -36,7 +35,9 @@ from .exceptions import (
 )
 from .fetch import fetch_reference
 from .formats import TEXT, Format
-from .processes.context import ExecutionContext
+from .jobs.codec import load_outputs
+from .jobs.job import Job, JobError, JobStatus, now
+from .processes.context import ExecutionContext, ProgressCallback
 from .processes.process import Process
 from .processes.registry import ProcessRegistry
 from .protocol.requests import (
@@ -48,57 +49,47 @@ from .protocol.requests import (
     OutputRequest,
     ReferenceData,
 )
+from .results import ExecuteResult, OutputValue, SelectedOutput
 from .storage.filesystem import FileStorage
 
+if TYPE_CHECKING:  # the job machinery imports the service: keep the import graph acyclic
+    from .jobs.executors.base import Executor
+    from .jobs.store.base import JobStore
+
 logger = logging.getLogger("wpsd")
-
-
-@dataclass(frozen=True)
-class SelectedOutput:
-    """An output the client asked for, with the format or unit that will be delivered."""
-
-    output: Output
-    request: OutputRequest
-    format: Format | None = None
-    uom: str | None = None
-
-
-@dataclass
-class OutputValue:
-    """One produced output, ready to encode: text, bytes or a bounding box, or a reference."""
-
-    selected: SelectedOutput
-    text: str | None = None
-    data: bytes | None = None
-    bbox: BoundingBox | None = None
-    href: str | None = None
-
-    @property
-    def identifier(self) -> str:
-        return self.selected.output.identifier
-
-
-@dataclass
-class ExecuteResult:
-    """What an Execute produced: outputs, or the error that made the process fail."""
-
-    job_id: str
-    process: Process
-    request: Execute
-    selected: Sequence[SelectedOutput]
-    created: dt.datetime
-    outputs: list[OutputValue] = field(default_factory=list)
-    error: WPSError | None = None
 
 
 class Service:
     """The operations of a WPS server over one process registry and one output storage."""
 
-    def __init__(self, settings: Settings, registry: ProcessRegistry, storage: FileStorage) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: ProcessRegistry,
+        storage: FileStorage,
+        store: JobStore | None = None,
+        executor: Executor | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.storage = storage
+        #: asynchronous execution needs both a job store and an executor
+        self.store = store
+        self.executor = executor
         self._sync_slots = threading.BoundedSemaphore(settings.max_sync_executions)
+
+    @property
+    def asynchronous(self) -> bool:
+        return self.store is not None and self.executor is not None
+
+    def supports_jobs(self, process: Process) -> bool:
+        return self.asynchronous and process.asynchronous
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown()
+        if self.store is not None:
+            self.store.close()
 
     # ------------------------------------------------------------ discovery
 
@@ -148,9 +139,8 @@ class Service:
         process = self.get_process(request.identifier)
         selected = select_outputs(process, request)
         if request.store:
-            raise StorageNotSupported(
-                "This server does not store execute responses yet", "storeExecuteResponse"
-            )
+            raise InvalidParameterValue("storeExecuteResponse asks for a job: use submit()",
+                                        "storeExecuteResponse")
         if request.status:
             raise InvalidParameterValue(
                 "status=true needs storeExecuteResponse=true (OGC 05-007r7 table 51)", "status"
@@ -158,18 +148,85 @@ class Service:
         if not self._sync_slots.acquire(blocking=False):
             raise ServerBusy("Too many executions are running; try again later")
         try:
-            return self._run(process, request, selected, output_url)
+            return self.run(process, request, selected, str(uuid.uuid4()), output_url)
         finally:
             self._sync_slots.release()
 
-    def _run(
+    def submit(self, request: Execute, service_url: str, output_url: str, language: str) -> Job:
+        """Accept an asynchronous job: check what can be checked now, store it, queue it."""
+        process = self.get_process(request.identifier)
+        select_outputs(process, request)
+        if not self.supports_jobs(process) or self.store is None or self.executor is None:
+            raise StorageNotSupported(
+                f"Process {process.identifier!r} cannot store its response or run as a job",
+                "storeExecuteResponse",
+            )
+        # Everything but fetching references is checked before the client gets a job id.
+        self.resolve_inputs(process, request, self.settings.workdir, fetch=False)
+        if self.store.count([JobStatus.ACCEPTED]) >= self.settings.max_queued_jobs:
+            raise ServerBusy("Too many jobs are waiting; try again later")
+        job = Job(str(uuid.uuid4()), process.identifier, request, service_url, output_url,
+                  language)
+        self.store.create(job)
+        logger.info("job %s: %s submitted", job.id, process.identifier)
+        self.executor.submit(job.id)
+        return job
+
+    def get_job(self, job_id: str) -> Job | None:
+        return self.store.get(job_id) if self.store is not None else None
+
+    def job_result(self, job: Job) -> ExecuteResult:
+        """A job record as an ExecuteResult, ready to encode as a status document."""
+        process = self.get_process(job.process_id)
+        selected = select_outputs(process, job.request)
+        # creationTime: when the job ended, or when its record last changed.
+        stamp = job.finished or job.updated or job.created
+        result = ExecuteResult(job.id, process, job.request, selected, stamp.replace(microsecond=0),
+                               status=job.status.value, progress=job.progress,
+                               message=job.message)
+        if job.status is JobStatus.SUCCEEDED:
+            result.outputs = load_outputs(job.outputs or [], selected)
+        elif job.status in (JobStatus.FAILED, JobStatus.DISMISSED):
+            error = job.error or JobError("NoApplicableCode", f"The job was {job.status.value}")
+            result.error = WPSError.from_code(error.code, error.text, error.locator)
+        return result
+
+    def dismiss(self, job_id: str) -> Job | None:
+        """Stop a job (its OS process ends) and remove its outputs; None for unknown ids."""
+        if self.store is None or self.executor is None or self.store.get(job_id) is None:
+            return None
+        if self.store.finish(job_id, JobStatus.DISMISSED):
+            logger.info("job %s: dismissed", job_id)
+        self.executor.cancel(job_id)
+        self.storage.delete(job_id)
+        return self.store.get(job_id)
+
+    def cleanup(self) -> list[str]:
+        """Delete ended jobs older than the retention time, with their outputs."""
+        if self.store is None:
+            return []
+        before = now() - dt.timedelta(seconds=self.settings.job_retention)
+        removed = self.store.expired(before)
+        for job_id in removed:
+            self.storage.delete(job_id)
+            self.store.delete(job_id)
+        if removed:
+            logger.info("cleanup: removed %d expired jobs", len(removed))
+        return removed
+
+    def run(
         self,
         process: Process,
         request: Execute,
         selected: Sequence[SelectedOutput],
+        job_id: str,
         output_url: str,
+        progress: ProgressCallback | None = None,
     ) -> ExecuteResult:
-        job_id = str(uuid.uuid4())
+        """Check and convert the inputs, call the handler, collect its outputs.
+
+        Input problems raise a WPSError; a failing handler gives a result with ``error``.
+        """
         result = ExecuteResult(job_id, process, request, selected, _now())
         self.settings.workdir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f"{job_id}-", dir=self.settings.workdir))
@@ -183,6 +240,8 @@ class Service:
                 output_formats={s.output.identifier: s.format for s in selected if s.format},
                 input_uoms=uoms,
             )
+            if progress is not None:
+                context._progress = progress
             log.info("job %s: %s started", job_id, process.identifier)
             try:
                 if process.wants_context:
@@ -209,9 +268,13 @@ class Service:
     # ------------------------------------------------------------ inputs
 
     def resolve_inputs(
-        self, process: Process, request: Execute, workdir: Path
+        self, process: Process, request: Execute, workdir: Path, fetch: bool = True
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """Check the request's inputs against the declarations and convert them to values."""
+        """Check the request's inputs against the declarations and convert them to values.
+
+        With ``fetch=False`` references are left unfetched (their values are None): a dry
+        run that checks everything else without network access.
+        """
         given: dict[str, list[DataValue]] = {}
         for data_input in request.inputs:
             if process.input(data_input.identifier) is None:
@@ -233,7 +296,9 @@ class Service:
             if len(values) < declared.min_occurs and default is None:
                 raise MissingParameterValue(f"Input {ident!r} is required", ident)
             converted = [
-                self._convert(declared, value, workdir, uoms, n) for n, value in enumerate(values)
+                None if not fetch and isinstance(value, ReferenceData)
+                else self._convert(declared, value, workdir, uoms, n)
+                for n, value in enumerate(values)
             ]
             if not converted and default is not None:
                 converted = [default]

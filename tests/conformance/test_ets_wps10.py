@@ -182,8 +182,6 @@ def test_a444_response_document(iut):
     assert root.xpath("//wps:ComplexData/testElement/text()", namespaces=NS) == ["testValue"]
 
 
-@pytest.mark.xfail(reason="storeExecuteResponse needs the asynchronous job store (issue 3)",
-                   strict=True)
 def test_a445_updating_response_document(iut):
     form = DOCUMENT.format(attrs=' storeExecuteResponse="true"')
     response = post(iut, ECHO_EXECUTE.format(form=form), content_type="application/xml")

@@ -124,10 +124,6 @@ def test_errors_reach_owslib(wps):
     with pytest.raises(ServiceException) as unknown:
         wps.execute("say_hello", [("nom", "x")], mode=SYNC)
     assert 'exceptionCode="InvalidParameterValue" locator="nom"' in str(unknown.value)
-    # OWSLib's default mode is asynchronous, which arrives with the job store.
-    with pytest.raises(ServiceException) as async_run:
-        wps.execute("say_hello", [("name", "x")], output=[("response", False)])
-    assert 'exceptionCode="StorageNotSupported"' in str(async_run.value)
     failed = wps.execute("area", [("features", ComplexDataInput("{", mimeType="application/json"))],
                          mode=SYNC)
     # A ProcessFailed document: OWSLib reports its ExceptionReport as errors.

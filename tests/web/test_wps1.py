@@ -14,7 +14,6 @@ import pytest
 from lxml import etree
 
 from helpers import NS
-from wpsd import Settings, create_app
 from wpsd.formats import GEOJSON
 
 CAPS = "service=WPS&request=GetCapabilities"
@@ -90,9 +89,8 @@ def test_get_capabilities(wps, query):
     assert hrefs == ["http://localhost/wps"]
 
 
-def test_capabilities_use_the_configured_url(tmp_path):
-    settings = Settings(url="https://wps.example.org/ows", workdir=tmp_path, output_dir=tmp_path)
-    app = create_app(settings, processes=[])
+def test_capabilities_use_the_configured_url(make_app):
+    app = make_app(processes=[], url="https://wps.example.org/ows")
     body = app.test_client().get("/wps?" + CAPS).data
     assert b'xlink:href="https://wps.example.org/ows?"' in body
 
@@ -116,9 +114,8 @@ def test_update_sequence(wps):
     assert ours and wps.get(CAPS + "&updateSequence=" + ours).xml.get("updateSequence") == ours
 
 
-def test_numeric_update_sequence_newer_than_ours(tmp_path):
-    settings = Settings(update_sequence="5", workdir=tmp_path, output_dir=tmp_path)
-    client = create_app(settings, processes=[]).test_client()
+def test_numeric_update_sequence_newer_than_ours(make_app):
+    client = make_app(processes=[], update_sequence="5").test_client()
     assert client.get("/wps?" + CAPS + "&updateSequence=4").status_code == 200
     response = client.get("/wps?" + CAPS + "&updateSequence=6")
     assert response.status_code == 400 and b"InvalidUpdateSequence" in response.data
@@ -172,9 +169,8 @@ def test_other_methods_get_an_exception_report(client):
     assert response.status_code == 405 and b"OperationNotSupported" in response.data
 
 
-def test_oversized_body(tmp_path):
-    settings = Settings(max_request_bytes=1000, workdir=tmp_path, output_dir=tmp_path)
-    client = create_app(settings, processes=[]).test_client()
+def test_oversized_body(make_app):
+    client = make_app(processes=[], max_request_bytes=1000).test_client()
     response = client.post("/wps", data=b"<a>" + b" " * 2000 + b"</a>", content_type="text/xml")
     assert response.status_code == 413 and b"ExceptionReport" in response.data
 
@@ -200,7 +196,10 @@ def test_describe_say_hello(wps):
     desc = describe(wps, "say_hello")
     assert desc.findtext("ows:Title", namespaces=NS) == "Process Say Hello"
     assert desc.get("{http://www.opengis.net/wps/1.0.0}processVersion") == "1.0.0"
-    assert desc.get("storeSupported") == "false" and desc.get("statusSupported") == "false"
+    assert desc.get("storeSupported") == "true" and desc.get("statusSupported") == "true"
+    sync_only = describe(wps, "sync_only")
+    assert sync_only.get("storeSupported") == "false"
+    assert sync_only.get("statusSupported") == "false"
     name = desc.find("DataInputs/Input")
     assert (name.get("minOccurs"), name.get("maxOccurs")) == ("1", "1")
     assert name.findtext("ows:Title", namespaces=NS) == "Input name"
@@ -341,8 +340,7 @@ def test_units_of_measure(wps):
          "nothing"),
         ("say_hello&DataInputs=name=x&RawDataOutput=nothing", "InvalidParameterValue", "nothing"),
         ("nope", "InvalidParameterValue", "identifier"),
-        ("say_hello&DataInputs=name=x&storeExecuteResponse=true", "StorageNotSupported",
-         "storeExecuteResponse"),
+        ("sync_only&storeExecuteResponse=true", "StorageNotSupported", "storeExecuteResponse"),
         ("say_hello&DataInputs=name=x&status=true", "InvalidParameterValue", "status"),
         ("say_hello&DataInputs=name=x&language=fr", "InvalidParameterValue", "language"),
         ("expand_bbox&DataInputs=bbox=1,2,3,4,EPSG:9999", "InvalidParameterValue", "bbox"),
@@ -611,17 +609,15 @@ def test_working_directories_are_removed(wps, settings):
     assert list(settings.workdir.iterdir()) == []
 
 
-def test_server_busy(tmp_path):
-    import demo
-
-    settings = Settings(max_sync_executions=1, workdir=tmp_path, output_dir=tmp_path)
-    app = create_app(settings, processes=demo.processes)
+def test_server_busy(make_app, settings):
+    app = make_app(max_sync_executions=1)
+    workdir = settings.workdir
     first = threading.Thread(
         target=lambda: app.test_client().get("/wps?" + EXEC + "sleep&DataInputs=delay=1"))
     first.start()
     try:
         for _ in range(100):
-            if any(tmp_path.iterdir()):  # the sleeping job's working directory exists
+            if workdir.exists() and any(workdir.iterdir()):  # the sleeping job is running
                 break
             time.sleep(0.01)
         busy = app.test_client().get("/wps?" + EXEC + "say_hello&DataInputs=name=x")

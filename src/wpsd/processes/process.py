@@ -38,6 +38,10 @@ class Process:
     version: str = "1.0.0"
     inputs: Sequence[Input] = ()
     outputs: Sequence[Output] = ()
+    #: whether clients may run it as an asynchronous job (stored response, status updates)
+    asynchronous: bool = True
+    #: seconds a job of this process may run; None means the server's job_time_limit
+    time_limit: float | None = None
     _inputs: dict[str, Input] = field(init=False, repr=False, compare=False)
     _outputs: dict[str, Output] = field(init=False, repr=False, compare=False)
     wants_context: bool = field(init=False, repr=False, compare=False)
@@ -80,6 +84,8 @@ def process(
     keywords: Sequence[str] = (),
     metadata: Sequence[tuple[str, str]] = (),
     version: str = "1.0.0",
+    asynchronous: bool = True,
+    time_limit: float | None = None,
 ) -> Callable[[Handler], Process]:
     """Decorator form of :class:`Process`: ``@process("say_hello", "Say Hello", inputs=...)``."""
 
@@ -87,6 +93,7 @@ def process(
         return Process(
             handler, identifier, title, abstract=abstract or (inspect.getdoc(handler) or ""),
             keywords=keywords, metadata=metadata, version=version, inputs=inputs, outputs=outputs,
+            asynchronous=asynchronous, time_limit=time_limit,
         )
 
     return wrap

@@ -37,6 +37,20 @@ class ProcessRegistry:
     def __len__(self) -> int:
         return len(self._processes)
 
+    def sources(self) -> list[str]:
+        """The modules (names or file paths) that define these processes, for a worker process
+        to import them again."""
+        return list(dict.fromkeys(process_source(p) for p in self))
+
+
+def process_source(process: Process) -> str:
+    """Where a process's handler is defined: a module name, or a file for scripts."""
+    name = process.handler.__module__
+    module = sys.modules.get(name)
+    if (name == "__main__" or name.startswith("_wpsd_user_")) and module is not None:
+        return str(Path(module.__file__ or name).resolve())
+    return name
+
 
 def load_processes(target: str) -> list[Process]:
     """The processes a module offers: its ``processes`` list, or else every Process it defines.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 from ..formats import Format
@@ -24,6 +25,10 @@ class FileStorage:
         (folder / filename).write_bytes(data)
         (folder / (filename + ".type")).write_text(fmt.content_type)
         return f"{folder.name}/{filename}"
+
+    def delete(self, job_id: str) -> None:
+        """Remove every output of a job."""
+        shutil.rmtree(self.directory / _SAFE.sub("_", job_id), ignore_errors=True)
 
     def open(self, key: str) -> tuple[Path, str] | None:
         """The file and media type of a stored output, or None (also for keys that escape)."""

@@ -9,6 +9,8 @@ from flask import Flask, Response, abort, redirect, send_file, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..config import Settings
+from ..jobs.executors.local import LocalExecutor
+from ..jobs.store.sql import SQLJobStore
 from ..processes.process import Process
 from ..processes.registry import ProcessRegistry, load_processes
 from ..service import Service
@@ -28,8 +30,11 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
     loaded = (load_processes(module) for module in settings.processes)
     registry = ProcessRegistry(itertools.chain(processes, *loaded))
     storage = FileStorage(settings.output_dir)
-    service = Service(settings, registry, storage)
+    store = SQLJobStore(settings.job_database_url)
+    executor = LocalExecutor(settings, store, registry, registry.sources())
+    service = Service(settings, registry, storage, store, executor)
     endpoint = WPSEndpoint(service)
+    executor.start()
 
     app = Flask("wpsd")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
@@ -47,6 +52,7 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
         return redirect(url_for("wps", service="WPS", request="GetCapabilities"))
 
     app.add_url_rule("/wps/outputs/<job>/<name>", "output", stored_output)
+    app.add_url_rule("/wps/jobs/<job_id>", "job_status", endpoint.job_status)
     app.add_url_rule("/", "index", index)
     register_error_handlers(app)
     return app

@@ -11,7 +11,8 @@ from ..exceptions import InvalidUpdateSequence, NoApplicableCode
 from ..protocol.requests import DescribeProcess, Execute, GetCapabilities
 from ..protocol.wps1 import encode, parse
 from ..protocol.xml import to_bytes
-from ..service import ExecuteResult, Service
+from ..results import ExecuteResult
+from ..service import Service
 from .errors import XML_TYPE, wps_error_response
 
 SUPPORTED_VERSIONS = ("1.0.0",)
@@ -64,10 +65,29 @@ class WPSEndpoint:
     def _execute(self, parsed: Execute, language: str) -> Response:
         url = self.service_url()
         output_url = self.service.settings.output_url or url + "/outputs/"
+        if parsed.store:
+            job = self.service.submit(parsed, url, output_url, language)
+            result = self.service.job_result(job)
+            result.status_location = self.status_location(url, job.id)
+            document = encode.execute_response(result, self.service_instance(url), language)
+            return _xml(to_bytes(document))
         result = self.service.execute(parsed, output_url)
         if parsed.raw:
             return _raw_response(result)
-        document = encode.execute_response(result, self.service_instance(), language)
+        document = encode.execute_response(result, self.service_instance(url), language)
+        return _xml(to_bytes(document))
+
+    def job_status(self, job_id: str) -> Response:
+        """The stored execute response of a job, built from its record on every request so
+        that it is never stale."""
+        job = self.service.get_job(job_id)
+        if job is None:
+            raise NoApplicableCode(f"No job {job_id!r}; it may have expired", "jobId",
+                                   status=404)
+        result = self.service.job_result(job)
+        result.status_location = self.status_location(job.service_url, job.id)
+        document = encode.execute_response(result, self.service_instance(job.service_url),
+                                           job.language)
         return _xml(to_bytes(document))
 
     # ------------------------------------------------------------ helpers
@@ -75,8 +95,13 @@ class WPSEndpoint:
     def service_url(self) -> str:
         return self.service.settings.url or request.base_url
 
-    def service_instance(self) -> str:
-        return self.service_url() + "?service=WPS&request=GetCapabilities"
+    @staticmethod
+    def service_instance(url: str) -> str:
+        return url + "?service=WPS&request=GetCapabilities"
+
+    @staticmethod
+    def status_location(url: str, job_id: str) -> str:
+        return f"{url}/jobs/{job_id}"
 
     def _check_update_sequence(self, requested: str | None) -> None:
         ours = self.update_sequence
@@ -100,7 +125,8 @@ class WPSEndpoint:
 
     def _build_descriptions(self, identifiers: tuple[str, ...], language: str) -> bytes:
         processes = self.service.describe(identifiers)
-        return to_bytes(encode.process_descriptions(processes, language))
+        return to_bytes(encode.process_descriptions(processes, language,
+                                                    self.service.supports_jobs))
 
 
 def _xml(body: bytes) -> Response:

@@ -7,7 +7,7 @@ OWS 1.1 schemas; the tests check each kind of document against them.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from lxml import etree
 
@@ -26,7 +26,7 @@ from ...protocol.requests import (
     LiteralData,
     ReferenceData,
 )
-from ...service import ExecuteResult, OutputValue
+from ...results import ExecuteResult, OutputValue
 from ..xml import NS_OWS11, NS_WPS10, NS_XML, OWS11, WPS10, parse_xml, qname, xlink
 from .parse import OPERATIONS, VERSION
 
@@ -116,17 +116,19 @@ def capabilities(
 # ---------------------------------------------------------------- DescribeProcess
 
 
-def process_descriptions(processes: Sequence[Process], language: str) -> etree._Element:
-    root = W.ProcessDescriptions(*[process_description(p) for p in processes])
+def process_descriptions(
+    processes: Sequence[Process], language: str, supports_jobs: Callable[[Process], bool]
+) -> etree._Element:
+    root = W.ProcessDescriptions(*[process_description(p, supports_jobs(p)) for p in processes])
     return _root(root, "wpsDescribeProcess_response.xsd", language)
 
 
-def process_description(process: Process) -> etree._Element:
+def process_description(process: Process, jobs: bool) -> etree._Element:
+    flag = "true" if jobs else "false"
     element = etree.Element("ProcessDescription", {
         _PROCESS_VERSION: process.version,
-        # Asynchronous execution arrives with the job store; until then say so truthfully.
-        "storeSupported": "false",
-        "statusSupported": "false",
+        "storeSupported": flag,
+        "statusSupported": flag,
     })
     element.extend(_described(process.identifier, process.title, process.abstract,
                               process.metadata))
@@ -239,21 +241,32 @@ def execute_response(
                   {_PROCESS_VERSION: process.version}),
     )
     root.set("serviceInstance", service_instance)
+    if result.status_location:
+        root.set("statusLocation", result.status_location)
     created = result.created.isoformat().replace("+00:00", "Z")
-    if result.error is None:
-        state = W.ProcessSucceeded(f"Process {process.identifier} finished")
-    else:
-        state = W.ProcessFailed(exception_report(result.error))
-    root.append(W.Status(state, creationTime=created))
+    root.append(W.Status(_status(result), creationTime=created))
     if result.request.lineage:
         root.append(W.DataInputs(*[_lineage_input(process, i) for i in result.request.inputs]))
         root.append(W.OutputDefinitions(*[
             _output_definition(s.output, s.request.as_reference, s.format, s.uom)
             for s in result.selected
         ]))
-    if result.error is None:
+    if result.status == "succeeded" and result.error is None:
         root.append(W.ProcessOutputs(*[_output_value(v) for v in result.outputs]))
     return _root(root, "wpsExecute_response.xsd", language)
+
+
+def _status(result: ExecuteResult) -> etree._Element:
+    if result.error is not None:
+        return W.ProcessFailed(exception_report(result.error))
+    if result.status == "succeeded":
+        return W.ProcessSucceeded(f"Process {result.process.identifier} finished")
+    # Without status=true the stored document is not updated until the job ends (10.3.1).
+    if result.status == "running" and result.request.status:
+        # percentCompleted is 0-99 in the schema: 100 is ProcessSucceeded.
+        return W.ProcessStarted(result.message or "running",
+                                percentCompleted=str(min(result.progress, 99)))
+    return W.ProcessAccepted(f"Process {result.process.identifier} accepted")
 
 
 def _output_definition(

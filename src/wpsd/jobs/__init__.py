@@ -1,0 +1,1 @@
+"""Asynchronous jobs: records, store, runner and executors."""

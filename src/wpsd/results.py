@@ -1,0 +1,58 @@
+"""What an execution produces, before any encoding: selected outputs, values, results."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .datatypes.outputs import Output
+from .datatypes.values import BoundingBox
+from .exceptions import WPSError
+from .formats import Format
+from .processes.process import Process
+from .protocol.requests import Execute, OutputRequest
+
+
+@dataclass(frozen=True)
+class SelectedOutput:
+    """An output the client asked for, with the format or unit that will be delivered."""
+
+    output: Output
+    request: OutputRequest
+    format: Format | None = None
+    uom: str | None = None
+
+
+@dataclass
+class OutputValue:
+    """One produced output, ready to encode: text, bytes or a bounding box, or a reference."""
+
+    selected: SelectedOutput
+    text: str | None = None
+    data: bytes | None = None
+    bbox: BoundingBox | None = None
+    href: str | None = None
+
+    @property
+    def identifier(self) -> str:
+        return self.selected.output.identifier
+
+
+@dataclass
+class ExecuteResult:
+    """What an Execute produced: outputs, or the error that made the process fail."""
+
+    job_id: str
+    process: Process
+    request: Execute
+    selected: Sequence[SelectedOutput]
+    created: dt.datetime
+    outputs: list[OutputValue] = field(default_factory=list)
+    error: WPSError | None = None
+    #: accepted, running, succeeded or failed; only asynchronous jobs show the first two
+    status: str = "succeeded"
+    progress: int = 0
+    message: str = ""
+    #: where the stored response document of an asynchronous job is served
+    status_location: str | None = None
