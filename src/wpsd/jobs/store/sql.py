@@ -94,7 +94,11 @@ class SQLJobStore:
             self._read = _sqlite_engine(parsed, immediate=False)
         else:
             self._write = self._read = sa.create_engine(parsed, pool_pre_ping=True)
-        self.migrate()
+        try:
+            self.migrate()
+        except BaseException:
+            self.close()
+            raise
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the version this code knows."""
