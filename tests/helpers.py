@@ -32,6 +32,9 @@ class WPS:
         response = self.client.post("/wps" + query, data=data, content_type="text/xml")
         return self._check(response, status)
 
+    def check(self, response: Any, status: int = 200) -> Any:
+        return self._check(response, status)
+
     def _check(self, response: Any, status: int) -> Any:
         assert response.status_code == status, response.data[:2000]
         if response.mimetype in ("text/xml", "application/xml"):
@@ -55,3 +58,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def alive(pid: int | None) -> bool:
+    """Whether a process exists and is not a zombie waiting to be reaped."""
+    if pid is None:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 
 import click
 
 from .config import load_settings
+from .jobs.job import JobStatus
+from .jobs.store.sql import SQLJobStore
+from .processes.registry import ProcessRegistry
+from .service import Service
+from .storage.filesystem import FileStorage
 from .web.app import create_app
 
 
@@ -43,5 +49,72 @@ def serve(modules: tuple[str, ...], config_path: str | None, host: str, port: in
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wpsd: http://{host}:{port}/wps?service=WPS&request=GetCapabilities")
     app.run(host=host, port=port, debug=debug, threaded=True)
+@main.group()
+@click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              envvar="WPSD_CONFIG", help="TOML settings file (also WPSD_CONFIG).")
+@click.pass_context
+def jobs(ctx: click.Context, config_path: str | None) -> None:
+    """Inspect and manage the jobs in the job store."""
+    settings = load_settings(config_path, os.environ)
+    store = SQLJobStore(settings.job_database_url)
+    ctx.call_on_close(store.close)
+    ctx.obj = Service(settings, ProcessRegistry(), FileStorage(settings.output_dir), store)
+
+
+@jobs.command("list")
+@click.option("--status", type=click.Choice([s.value for s in JobStatus]), multiple=True)
+@click.option("--process", "process_id", help="Only jobs of this process.")
+@click.option("--limit", default=50, show_default=True)
+@click.pass_obj
+def list_jobs(service: Service, status: tuple[str, ...], process_id: str | None,
+              limit: int) -> None:
+    """The newest jobs first."""
+    assert service.store is not None
+    found = service.store.list_jobs(statuses=[JobStatus(s) for s in status],
+                                    process_id=process_id, limit=limit)
+    click.echo(f"{'id':36}  {'process':20} {'status':9} {'%':>3}  {'created':19}  message")
+    for job in found:
+        click.echo(f"{job.id:36}  {job.process_id[:20]:20} {job.status.value:9} "
+                   f"{job.progress:3d}  {job.created:%Y-%m-%d %H:%M:%S}  {job.message[:60]}")
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.pass_obj
+def show(service: Service, job_id: str) -> None:
+    """Everything the store knows about a job."""
+    job = service.get_job(job_id)
+    if job is None:
+        raise click.ClickException(f"no job {job_id}")
+    record = {
+        "id": job.id, "process": job.process_id, "status": job.status.value,
+        "progress": job.progress, "message": job.message,
+        "created": job.created, "started": job.started, "finished": job.finished,
+        "worker": job.worker, "pid": job.pid,
+        "error": vars(job.error) if job.error else None,
+        "outputs": [o["identifier"] for o in job.outputs or []],
+    }
+    click.echo(json.dumps(record, indent=2, default=str))
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.pass_obj
+def cancel(service: Service, job_id: str) -> None:
+    """Dismiss a job: a queued one never starts, a running one's process is ended."""
+    job = service.dismiss(job_id)
+    if job is None:
+        raise click.ClickException(f"no job {job_id}")
+    click.echo(f"{job.id} {job.status.value}")
+
+
+@jobs.command()
+@click.pass_obj
+def cleanup(service: Service) -> None:
+    """Delete ended jobs older than the retention time, and their outputs."""
+    removed = service.cleanup()
+    click.echo(f"removed {len(removed)} jobs")
+
+
 if __name__ == "__main__":
     main()

@@ -193,11 +193,13 @@ class Service:
 
     def dismiss(self, job_id: str) -> Job | None:
         """Stop a job (its OS process ends) and remove its outputs; None for unknown ids."""
-        if self.store is None or self.executor is None or self.store.get(job_id) is None:
+        if self.store is None or self.store.get(job_id) is None:
             return None
         if self.store.finish(job_id, JobStatus.DISMISSED):
             logger.info("job %s: dismissed", job_id)
-        self.executor.cancel(job_id)
+        # The worker's own watchdog also ends it within a heartbeat, wherever it runs.
+        if self.executor is not None:
+            self.executor.cancel(job_id)
         self.storage.delete(job_id)
         return self.store.get(job_id)
 

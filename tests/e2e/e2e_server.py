@@ -18,9 +18,10 @@ class Server:
         return self.log.read_text()
 
 
-def start_server(command: list[str], tmp: Path, port: int) -> tuple[subprocess.Popen, Server]:
+def start_server(command: list[str], tmp: Path, port: int, **extra_env: str
+                 ) -> tuple[subprocess.Popen, Server]:
     env = dict(os.environ, WPSD_WORKDIR=str(tmp / "work"), WPSD_OUTPUT_DIR=str(tmp / "outputs"),
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", **extra_env)
     log = tmp / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -112,6 +112,20 @@ def test_execute_reference_input_and_output(wps, file_server, tmp_path):
     assert json.loads(target.read_text()) == buffered
 
 
+def test_asynchronous_execution_with_status_polling(wps):
+    execution = wps.execute("sleep", [("delay", "1.5")], output=[("sleep_output", False)])
+    assert execution.statusLocation.startswith(wps.url + "/jobs/")
+    seen = set()
+    for _ in range(300):
+        execution.checkStatus(sleepSecs=0.1)
+        seen.add((execution.status, execution.percentCompleted))
+        if execution.isComplete():
+            break
+    assert execution.isSucceded(), execution.errors
+    assert execution.processOutputs[0].data == ["done sleeping"]
+    assert any(status == "ProcessStarted" and percent > 0 for status, percent in seen)
+
+
 def test_lineage(wps):
     execution = wps.execute("say_hello", [("name", "L")], output=[("response", False)],
                             mode=SYNC, lineage=True)

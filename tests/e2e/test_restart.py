@@ -1,0 +1,143 @@
+"""Jobs survive the server: the demo server and its workers killed for real, then restarted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from e2e_server import ROOT, start_server
+from lxml import etree
+
+from helpers import NS, alive, free_port
+from schemas import assert_valid
+from wpsd.jobs.store.sql import SQLJobStore
+
+EXEC = ("?service=WPS&version=1.0.0&request=Execute&identifier={}"
+        "&storeExecuteResponse=true&status=true&DataInputs={}")
+
+
+class Demo:
+    """A demo server on a fixed port and folder, which the test can kill and start again."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp, self.port, self.proc = tmp, free_port(), None
+        self.env = {"WPSD_MAX_PARALLEL_JOBS": "1", "WPSD_HEARTBEAT_INTERVAL": "0.2",
+                    "WPSD_DATABASE_URL": f"sqlite:///{tmp / 'jobs.sqlite'}"}
+        self.url = f"http://127.0.0.1:{self.port}/wps"
+
+    def start(self) -> None:
+        self.proc, _ = start_server(
+            [sys.executable, "demo.py", "--host", "127.0.0.1", "--port", str(self.port)],
+            self.tmp, self.port, **self.env)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def submit(self, process: str, inputs: str) -> str:
+        root = etree.fromstring(requests.get(self.url + EXEC.format(process, inputs),
+                                             timeout=10).content)
+        return root.get("statusLocation").rsplit("/", 1)[1]
+
+    def status(self, job_id: str) -> etree._Element:
+        response = requests.get(f"{self.url}/jobs/{job_id}", timeout=10)
+        assert_valid(response.content)
+        return etree.fromstring(response.content)
+
+    def wait(self, job_id: str, states: tuple[str, ...], timeout: float = 60) -> etree._Element:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            root = self.status(job_id)
+            if root.find("wps:Status/*", NS).tag.split("}")[1] in states:
+                return root
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} never reached {states}")
+
+
+@pytest.fixture
+def demo(tmp_path):
+    server = Demo(tmp_path)
+    yield server
+    if server.proc and server.proc.poll() is None:
+        server.proc.terminate()
+        server.proc.wait(timeout=10)
+    store = SQLJobStore(server.env["WPSD_DATABASE_URL"])
+    for job in store.list_jobs():  # leave no worker behind
+        if job.pid and alive(job.pid):
+            os.kill(job.pid, signal.SIGKILL)
+    store.close()
+
+
+def test_server_and_worker_killed(demo):
+    demo.start()
+    running = demo.submit("sleep", "delay=60")
+    demo.wait(running, ("ProcessStarted",))
+    queued = demo.submit("say_hello", "name=queued")
+    store = SQLJobStore(demo.env["WPSD_DATABASE_URL"])
+    worker = store.get(running).pid
+    assert store.get(queued).status.value == "accepted"
+    demo.kill()
+    os.kill(worker, signal.SIGKILL)
+    demo.start()
+    failed = demo.wait(running, ("ProcessFailed", "ProcessSucceeded"))
+    text = failed.findtext(".//ows:ExceptionText", namespaces=NS)
+    assert "stopped without finishing" in text
+    done = demo.wait(queued, ("ProcessSucceeded", "ProcessFailed"))
+    assert done.xpath("//wps:LiteralData/text()", namespaces=NS) == ["Hello queued"]
+    store.close()
+
+
+def test_server_killed_while_its_worker_goes_on(demo):
+    demo.start()
+    job = demo.submit("sleep", "delay=2")
+    demo.wait(job, ("ProcessStarted",))
+    demo.kill()
+    demo.start()
+    done = demo.wait(job, ("ProcessSucceeded", "ProcessFailed"))
+    assert done.xpath("//wps:LiteralData/text()", namespaces=NS) == ["done sleeping"]
+
+
+def test_worker_killed(demo):
+    demo.start()
+    job = demo.submit("sleep", "delay=60")
+    demo.wait(job, ("ProcessStarted",))
+    store = SQLJobStore(demo.env["WPSD_DATABASE_URL"])
+    os.kill(store.get(job).pid, signal.SIGKILL)
+    store.close()
+    failed = demo.wait(job, ("ProcessFailed",))
+    assert "killed by signal 9 (SIGKILL)" in failed.findtext(".//ows:ExceptionText",
+                                                             namespaces=NS)
+
+
+def run_cli(demo, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, WPSD_OUTPUT_DIR=str(demo.tmp / "outputs"), **demo.env)
+    return subprocess.run([sys.executable, "-m", "wpsd.cli", "jobs", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_jobs_cli(demo):
+    demo.start()
+    running = demo.submit("sleep", "delay=60")
+    demo.wait(running, ("ProcessStarted",))
+    listed = run_cli(demo, "list")
+    assert listed.returncode == 0 and running in listed.stdout and "running" in listed.stdout
+    shown = run_cli(demo, "show", running)
+    assert '"status": "running"' in shown.stdout and '"process": "sleep"' in shown.stdout
+    store = SQLJobStore(demo.env["WPSD_DATABASE_URL"])
+    worker = store.get(running).pid
+    cancelled = run_cli(demo, "cancel", running)
+    assert cancelled.stdout.strip() == f"{running} dismissed"
+    deadline = time.monotonic() + 10
+    while alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(worker)
+    assert run_cli(demo, "show", "nope").returncode == 1
+    assert "removed 0 jobs" in run_cli(demo, "cleanup").stdout
+    assert run_cli(demo, "list", "--status", "dismissed").stdout.count(running) == 1
+    store.close()

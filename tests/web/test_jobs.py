@@ -1,0 +1,187 @@
+"""Asynchronous WPS 1.0.0 execution through the WSGI app, with real worker processes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import NS, WPS, alive
+
+EXEC = "service=WPS&version=1.0.0&request=Execute&identifier="
+ASYNC = "&storeExecuteResponse=true&status=true"
+
+
+def state(root) -> str:
+    return root.find("wps:Status/*", NS).tag.split("}")[1]
+
+
+def poll(wps: WPS, location: str, timeout: float = 60) -> list:
+    """Every status document until the job ends (each one schema-validated by ``wps``)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        root = wps.check(wps.client.get(location)).xml
+        seen.append(root)
+        if state(root) in ("ProcessSucceeded", "ProcessFailed"):
+            return seen
+        time.sleep(0.1)
+    raise AssertionError(f"job did not end; last state {state(seen[-1])}")
+
+
+def submit(wps: WPS, query: str) -> tuple:
+    root = wps.get(EXEC + query).xml
+    location = root.get("statusLocation")
+    assert location and location.startswith("http://localhost/wps/jobs/")
+    return root, location
+
+
+def literal(root, ident):
+    return root.xpath(f"wps:ProcessOutputs/wps:Output[ows:Identifier='{ident}']"
+                      "/wps:Data/wps:LiteralData/text()", namespaces=NS)[0]
+
+
+def test_lifecycle_with_progress(wps):
+    root, location = submit(wps, "sleep&DataInputs=delay=2" + ASYNC)
+    assert state(root) == "ProcessAccepted"
+    seen = poll(wps, location)
+    states = [state(r) for r in seen]
+    assert "ProcessStarted" in states and states[-1] == "ProcessSucceeded"
+    percents = [int(r.find("wps:Status/wps:ProcessStarted", NS).get("percentCompleted"))
+                for r in seen if state(r) == "ProcessStarted"]
+    assert percents == sorted(percents) and max(percents) > 0
+    assert literal(seen[-1], "sleep_output") == "done sleeping"
+    assert seen[-1].get("statusLocation") == location
+
+
+def test_without_status_the_document_changes_only_at_the_end(wps):
+    _, location = submit(wps, "sleep&DataInputs=delay=1&storeExecuteResponse=true")
+    states = {state(r) for r in poll(wps, location)}
+    assert states == {"ProcessAccepted", "ProcessSucceeded"}
+
+
+def test_failure(wps):
+    _, location = submit(wps, "fail" + ASYNC)
+    final = poll(wps, location)[-1]
+    text = final.findtext(".//ows:ExceptionText", namespaces=NS)
+    assert "the process broke on purpose" in text
+
+
+def test_outputs_by_reference_and_lineage(wps, client):
+    _, location = submit(wps, "say_hello&DataInputs=name=Async&lineage=true"
+                              "&ResponseDocument=response@asReference=true" + ASYNC)
+    final = poll(wps, location)[-1]
+    href = final.find("wps:ProcessOutputs/wps:Output/wps:Reference", NS).get("href")
+    with client.get(href) as served:
+        assert served.data == b"Hello Async"
+    assert final.xpath("wps:DataInputs/wps:Input/ows:Identifier/text()", namespaces=NS) == [
+        "name"]
+
+
+def test_input_errors_are_reported_before_a_job_exists(wps, app):
+    code, locator, _ = wps.error(EXEC + "multi&DataInputs=n=1;n=x" + ASYNC)
+    assert (code, locator) == ("InvalidParameterValue", "n")
+    assert app.extensions["wpsd"].store.list_jobs() == []
+
+
+def test_reference_errors_fail_the_job(wps, file_server):
+    base, _ = file_server
+    _, location = submit(wps, "xml_echo&DataInputs=doc=@xlink:href=" + base + "missing.xml"
+                         + ASYNC)
+    exc = poll(wps, location)[-1].find(".//ows:Exception", NS)
+    assert (exc.get("exceptionCode"), exc.get("locator")) == ("InvalidParameterValue", "doc")
+
+
+def test_unknown_job(wps):
+    response = wps.client.get("/wps/jobs/no-such-job")
+    assert response.status_code == 404 and b"ExceptionReport" in response.data
+
+
+def test_a_crashing_process_fails_its_job_only(wps):
+    _, location = submit(wps, "crash" + ASYNC)
+    text = poll(wps, location)[-1].findtext(".//ows:ExceptionText", namespaces=NS)
+    assert "killed by signal 11 (SIGSEGV)" in text
+    assert literal(wps.get(EXEC + "say_hello&DataInputs=name=still+here").xml,
+                   "response") == "Hello still here"
+
+
+def test_time_limit(wps, app):
+    root, location = submit(wps, "limited" + ASYNC)
+    text = poll(wps, location, timeout=30)[-1].findtext(".//ows:ExceptionText", namespaces=NS)
+    assert "longer than its time limit of 1 s" in text
+    job = app.extensions["wpsd"].store.get(location.rsplit("/", 1)[1])
+    deadline = time.monotonic() + 10
+    while alive(job.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(job.pid)
+
+
+def wait_for(path: Path, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never appeared")
+
+
+def test_dismiss_ends_the_worker_and_what_it_started(wps, app, tmp_path, settings):
+    pidfile = tmp_path / "pids"
+    _, location = submit(wps, f"forever&DataInputs=pidfile={pidfile}" + ASYNC)
+    worker, helper = (int(p) for p in wait_for(pidfile).split())
+    job_id = location.rsplit("/", 1)[1]
+    service = app.extensions["wpsd"]
+    assert service.dismiss(job_id).status.value == "dismissed"
+    deadline = time.monotonic() + 10
+    while (alive(worker) or alive(helper)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(worker) and not alive(helper)
+    final = poll(wps, location)[-1]
+    assert "dismissed" in final.findtext(".//ows:ExceptionText", namespaces=NS)
+    assert not (settings.output_dir / job_id).exists()
+    assert service.dismiss("no-such-job") is None
+
+
+def test_queue_is_bounded(make_app, tmp_path):
+    app = make_app(max_parallel_jobs=1, max_queued_jobs=1)
+    wps = WPS(app.test_client())
+    _, running = submit(wps, f"forever&DataInputs=pidfile={tmp_path / 'p'}" + ASYNC)
+    wait_for(tmp_path / "p")
+    _, queued = submit(wps, "say_hello&DataInputs=name=q" + ASYNC)
+    code, _, _ = wps.error(EXEC + "say_hello&DataInputs=name=r" + ASYNC, status=503)
+    assert code == "ServerBusy"
+    service = app.extensions["wpsd"]
+    assert service.get_job(queued.rsplit("/", 1)[1]).status.value == "accepted"
+    service.dismiss(running.rsplit("/", 1)[1])
+    assert state(poll(wps, queued)[-1]) == "ProcessSucceeded"
+
+
+def test_cleanup_removes_ended_jobs_only(make_app, tmp_path):
+    app = make_app(job_retention=0)
+    wps = WPS(app.test_client())
+    _, done = submit(wps, "say_hello&DataInputs=name=x&ResponseDocument=response@asReference=true"
+                     + ASYNC)
+    poll(wps, done)
+    _, running = submit(wps, f"forever&DataInputs=pidfile={tmp_path / 'p'}" + ASYNC)
+    wait_for(tmp_path / "p")
+    service = app.extensions["wpsd"]
+    done_id, running_id = done.rsplit("/", 1)[1], running.rsplit("/", 1)[1]
+    assert (service.settings.output_dir / done_id).exists()
+    assert service.cleanup() == [done_id]
+    assert service.get_job(done_id) is None
+    assert not (service.settings.output_dir / done_id).exists()
+    assert service.get_job(running_id).status.value == "running"
+    service.dismiss(running_id)
+
+
+@pytest.mark.parametrize("body_status", ["true", "false"])
+def test_post_execute_async(wps, body_status):
+    body = f"""<wps:Execute service="WPS" version="1.0.0" xmlns:wps="http://www.opengis.net/wps/1.0.0"
+      xmlns:ows="http://www.opengis.net/ows/1.1"><ows:Identifier>ultimate_question</ows:Identifier>
+      <wps:ResponseForm><wps:ResponseDocument storeExecuteResponse="true" status="{body_status}">
+      <wps:Output><ows:Identifier>outvalue</ows:Identifier></wps:Output></wps:ResponseDocument>
+      </wps:ResponseForm></wps:Execute>"""
+    root = wps.post(body).xml
+    final = poll(wps, root.get("statusLocation"))[-1]
+    assert literal(final, "outvalue") == "42"
