@@ -75,7 +75,7 @@ class Settings:
     job_time_limit: float = 3600.0
     #: seconds finished jobs and their outputs are kept
     job_retention: float = 7 * 24 * 3600.0
-    #: seconds between a running job's signs of life; five missed ones fail the job
+    #: seconds between a running job's signs of life; five missed ones (at least 3 s) fail it
     heartbeat_interval: float = 2.0
     metadata: ServiceMetadata = field(default_factory=ServiceMetadata)
 

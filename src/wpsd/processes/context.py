@@ -33,5 +33,5 @@ class ExecutionContext:
     def report_progress(self, percent: float, message: str = "") -> None:
         """Tell the client how far the job has got (0-100) and what it is doing."""
         value = int(max(0, min(100, percent)))
-        self.logger.info("progress %d%% %s", value, message)
+        self.logger.info("job %s: progress %d%% %s", self.job_id, value, message)
         self._progress(value, message)

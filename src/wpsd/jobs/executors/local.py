@@ -30,8 +30,10 @@ from ..worker import SOURCES_VARIABLE
 
 logger = logging.getLogger("wpsd")
 HOST = socket.gethostname()
-#: a running job whose heartbeat is this many intervals old has lost its worker
+#: a running job whose heartbeat is this many intervals old (and at least STALE_MINIMUM
+#: seconds old, so that a loaded machine is not mistaken for a dead worker) has lost its worker
 STALE_AFTER_BEATS = 5
+STALE_MINIMUM = 3.0
 CLEANUP_INTERVAL = 600.0
 
 
@@ -142,7 +144,7 @@ class LocalExecutor:
                 _kill(child)
 
     def _fail_stale(self) -> None:
-        silence = STALE_AFTER_BEATS * self.settings.heartbeat_interval
+        silence = max(STALE_AFTER_BEATS * self.settings.heartbeat_interval, STALE_MINIMUM)
         message = ("The job's worker stopped without finishing (the server or the worker "
                    "process died)")
         for job_id in self.store.fail_stale(now() - dt.timedelta(seconds=silence), message):
