@@ -60,6 +60,15 @@ class Demo:
         raise AssertionError(f"job {job_id} never reached {states}")
 
 
+def worker_pid(store: SQLJobStore, job_id: str) -> int:
+    """The job's worker process id, recorded just after the job is claimed."""
+    deadline = time.monotonic() + 30
+    while (pid := store.get(job_id).pid) is None:
+        assert time.monotonic() < deadline, "no worker process was recorded"
+        time.sleep(0.05)
+    return pid
+
+
 @pytest.fixture
 def demo(tmp_path):
     server = Demo(tmp_path)
@@ -80,7 +89,7 @@ def test_server_and_worker_killed(demo):
     demo.wait(running, ("ProcessStarted",))
     queued = demo.submit("say_hello", "name=queued")
     store = SQLJobStore(demo.env["WPSD_DATABASE_URL"])
-    worker = store.get(running).pid
+    worker = worker_pid(store, running)
     assert store.get(queued).status.value == "accepted"
     demo.kill()
     os.kill(worker, signal.SIGKILL)
@@ -108,7 +117,7 @@ def test_worker_killed(demo):
     job = demo.submit("sleep", "delay=60")
     demo.wait(job, ("ProcessStarted",))
     store = SQLJobStore(demo.env["WPSD_DATABASE_URL"])
-    os.kill(store.get(job).pid, signal.SIGKILL)
+    os.kill(worker_pid(store, job), signal.SIGKILL)
     store.close()
     failed = demo.wait(job, ("ProcessFailed",))
     assert "killed by signal 9 (SIGKILL)" in failed.findtext(".//ows:ExceptionText",
@@ -130,7 +139,7 @@ def test_jobs_cli(demo):
     shown = run_cli(demo, "show", running)
     assert '"status": "running"' in shown.stdout and '"process": "sleep"' in shown.stdout
     store = SQLJobStore(demo.env["WPSD_DATABASE_URL"])
-    worker = store.get(running).pid
+    worker = worker_pid(store, running)
     cancelled = run_cli(demo, "cancel", running)
     assert cancelled.stdout.strip() == f"{running} dismissed"
     deadline = time.monotonic() + 10

@@ -111,6 +111,7 @@ def test_time_limit(wps, app):
     text = poll(wps, location, timeout=30)[-1].findtext(".//ows:ExceptionText", namespaces=NS)
     assert "longer than its time limit of 1 s" in text
     job = app.extensions["wpsd"].store.get(location.rsplit("/", 1)[1])
+    assert job.pid is not None
     deadline = time.monotonic() + 10
     while alive(job.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
