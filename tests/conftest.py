@@ -53,7 +53,7 @@ def shutdown(app: Flask) -> None:
     """Stop an app's executor and its worker processes (a test leaves nothing running)."""
     service = app.extensions["wpsd"]
     service.executor.shutdown(kill_running=True)
-    service.store.close()
+    service.close()
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ from .storage.filesystem import FileStorage
 
 if TYPE_CHECKING:  # the job machinery imports the service: keep the import graph acyclic
     from .jobs.executors.base import Executor
+    from .jobs.pool import SyncPool
     from .jobs.store.base import JobStore
 
 logger = logging.getLogger("wpsd")
@@ -69,6 +70,7 @@ class Service:
         storage: FileStorage,
         store: JobStore | None = None,
         executor: Executor | None = None,
+        pool: SyncPool | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -76,6 +78,8 @@ class Service:
         #: asynchronous execution needs both a job store and an executor
         self.store = store
         self.executor = executor
+        #: synchronous executions run in these worker processes; without it, in this one
+        self.pool = pool
         self._sync_slots = threading.BoundedSemaphore(settings.max_sync_executions)
 
     @property
@@ -86,6 +90,8 @@ class Service:
         return self.asynchronous and process.asynchronous
 
     def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
         if self.executor is not None:
             self.executor.shutdown()
         if self.store is not None:
@@ -145,10 +151,17 @@ class Service:
             raise InvalidParameterValue(
                 "status=true needs storeExecuteResponse=true (OGC 05-007r7 table 51)", "status"
             )
+        job_id = str(uuid.uuid4())
+        if self.pool is not None:
+            limit = process.time_limit or self.settings.job_time_limit
+            result = ExecuteResult(job_id, process, request, selected, _now())
+            result.outputs, result.error = self.pool.run(
+                process.identifier, request, selected, job_id, output_url, limit)
+            return result
         if not self._sync_slots.acquire(blocking=False):
             raise ServerBusy("Too many executions are running; try again later")
         try:
-            return self.run(process, request, selected, str(uuid.uuid4()), output_url)
+            return self.run(process, request, selected, job_id, output_url)
         finally:
             self._sync_slots.release()
 

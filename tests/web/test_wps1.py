@@ -579,16 +579,17 @@ def test_requested_outputs_only(wps):
 # ---------------------------------------------------------------- failures
 
 
-def test_failing_process_gives_process_failed(wps, caplog):
-    with caplog.at_level(logging.ERROR, logger="wpsd"):
-        response = wps.get(EXEC + "fail")
+def test_failing_process_gives_process_failed(wps, capfd):
+    # The handler runs in a worker process, which logs to the server's stderr.
+    response = wps.get(EXEC + "fail")
     failed = response.xml.find("wps:Status/wps:ProcessFailed", NS)
     exc = failed.find("ows:ExceptionReport/ows:Exception", NS)
     assert exc.get("exceptionCode") == "NoApplicableCode"
     assert "the process broke on purpose" in exc.findtext("ows:ExceptionText", namespaces=NS)
     assert b"Traceback" not in response.data and b"sample_processes.py" not in response.data
     assert response.xml.find("wps:ProcessOutputs", NS) is None
-    assert "Traceback" in caplog.text and "the process broke on purpose" in caplog.text
+    logged = capfd.readouterr().err
+    assert "Traceback" in logged and "the process broke on purpose" in logged
 
 
 def test_bad_return_value_fails_the_process(wps):
@@ -607,6 +608,20 @@ def test_working_directories_are_removed(wps, settings):
             + quote(base64.b64encode(PNG_BYTES).decode(), safe="") + "@encoding=base64")
     wps.get(EXEC + "fail")
     assert list(settings.workdir.iterdir()) == []
+
+
+def test_a_crashing_handler_fails_only_its_execution(wps):
+    text = wps.get(EXEC + "crash").xml.findtext(".//ows:ExceptionText", namespaces=NS)
+    assert "worker process running the execution died" in text
+    response = wps.get(EXEC + "say_hello&DataInputs=name=after")
+    assert response.xml.find("wps:Status/wps:ProcessSucceeded", NS) is not None
+
+
+def test_synchronous_time_limit_stops_the_execution(wps):
+    text = wps.get(EXEC + "limited").xml.findtext(".//ows:ExceptionText", namespaces=NS)
+    assert "longer than its time limit of 1 s" in text
+    assert wps.get(EXEC + "ultimate_question").xml.find("wps:Status/wps:ProcessSucceeded",
+                                                          NS) is not None
 
 
 def test_server_busy(make_app, settings):

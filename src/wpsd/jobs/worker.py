@@ -21,6 +21,7 @@ from ..processes.registry import ProcessRegistry, load_processes
 from ..service import Service
 from ..storage.filesystem import FileStorage
 from .job import JobError, JobStatus
+from .pool import IN_WORKER_VARIABLE
 from .runner import run_job
 from .store.sql import SQLJobStore
 
@@ -50,6 +51,7 @@ def _watchdog(job_id: str, store: SQLJobStore, interval: float, limit: float) ->
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
     job_id = argv[1]
+    os.environ[IN_WORKER_VARIABLE] = "1"
     settings = load_settings(None, os.environ)
     store = SQLJobStore(settings.job_database_url)
     try:

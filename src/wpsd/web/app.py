@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterable
 
 from flask import Flask, Response, abort, redirect, send_file, url_for
@@ -10,6 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..config import Settings
 from ..jobs.executors.local import LocalExecutor
+from ..jobs.pool import IN_WORKER_VARIABLE, SyncPool
 from ..jobs.store.sql import SQLJobStore
 from ..processes.process import Process
 from ..processes.registry import ProcessRegistry, load_processes
@@ -31,10 +33,15 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
     registry = ProcessRegistry(itertools.chain(processes, *loaded))
     storage = FileStorage(settings.output_dir)
     store = SQLJobStore(settings.job_database_url)
-    executor = LocalExecutor(settings, store, registry, registry.sources())
-    service = Service(settings, registry, storage, store, executor)
+    if os.environ.get(IN_WORKER_VARIABLE):
+        # A worker process imported a module that builds an app: it must not run jobs itself.
+        service = Service(settings, registry, storage, store)
+    else:
+        executor = LocalExecutor(settings, store, registry, registry.sources())
+        pool = SyncPool(settings, registry.sources())
+        service = Service(settings, registry, storage, store, executor, pool)
+        executor.start()
     endpoint = WPSEndpoint(service)
-    executor.start()
 
     app = Flask("wpsd")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
