@@ -434,6 +434,12 @@ class Service:
         return values
 
 
+def discard_workdirs(settings: Settings, job_id: str) -> None:
+    """Remove a job's working directories, which a killed worker could not remove itself."""
+    for folder in settings.workdir.glob(f"{job_id}-*"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def select_outputs(process: Process, request: Execute) -> list[SelectedOutput]:
     """The outputs to deliver: those requested (format and unit checked), or all of them."""
     requests = request.outputs or [OutputRequest(o.identifier) for o in process.outputs]

@@ -138,6 +138,9 @@ def test_dismiss_ends_the_worker_and_what_it_started(wps, app, tmp_path, setting
     while (alive(worker) or alive(helper)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(worker) and not alive(helper)
+    while any(settings.workdir.glob(f"{job_id}-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(settings.workdir.glob(f"{job_id}-*")), "the killed job's workdir remains"
     final = poll(wps, location)[-1]
     assert "dismissed" in final.findtext(".//ows:ExceptionText", namespaces=NS)
     assert not (settings.output_dir / job_id).exists()

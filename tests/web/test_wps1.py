@@ -610,9 +610,10 @@ def test_working_directories_are_removed(wps, settings):
     assert list(settings.workdir.iterdir()) == []
 
 
-def test_a_crashing_handler_fails_only_its_execution(wps):
+def test_a_crashing_handler_fails_only_its_execution(wps, settings):
     text = wps.get(EXEC + "crash").xml.findtext(".//ows:ExceptionText", namespaces=NS)
     assert "worker process running the execution died" in text
+    assert list(settings.workdir.iterdir()) == []  # the dead worker's directory is gone too
     response = wps.get(EXEC + "say_hello&DataInputs=name=after")
     assert response.xml.find("wps:Status/wps:ProcessSucceeded", NS) is not None
 

@@ -23,6 +23,7 @@ from ..config import Settings, load_settings
 from ..exceptions import NoApplicableCode, ServerBusy, WPSError
 from ..protocol.requests import Execute
 from ..results import OutputValue, SelectedOutput
+from ..service import discard_workdirs, select_outputs
 
 logger = logging.getLogger("wpsd")
 #: set in every worker process, so that a user module that builds an app when imported
@@ -56,8 +57,6 @@ def _initialize(env: dict[str, str], sources: Sequence[str]) -> None:
 
 def _execute(process_id: str, request: Execute, job_id: str,
              output_url: str) -> tuple[str, Any]:
-    from ..service import select_outputs
-
     process = _service.registry.get(process_id)
     if process is None:
         return "failed", ("NoApplicableCode", f"Process {process_id!r} is not defined at module "
@@ -75,6 +74,7 @@ def _execute(process_id: str, request: Execute, job_id: str,
 
 class SyncPool:
     def __init__(self, settings: Settings, sources: Sequence[str]) -> None:
+        self._settings = settings
         self._initargs = (settings.to_environ(), list(sources))
         self._slots: queue.Queue[ProcessPoolExecutor | None] = queue.Queue()
         for _ in range(settings.max_sync_executions):
@@ -110,6 +110,7 @@ class SyncPool:
             kind, payload = future.result(timeout=time_limit)
         except FutureTimeout:
             _kill(pool)
+            discard_workdirs(self._settings, job_id)
             pool = self._new_pool()
             return [], NoApplicableCode(
                 f"The execution ran longer than its time limit of {time_limit:g} s and was "
@@ -117,6 +118,7 @@ class SyncPool:
         except BrokenProcessPool:
             logger.error("job %s: the worker process died", job_id)
             pool.shutdown(wait=False)
+            discard_workdirs(self._settings, job_id)
             pool = self._new_pool()
             return [], NoApplicableCode(
                 "The worker process running the execution died (it crashed or was killed)")

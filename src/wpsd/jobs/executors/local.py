@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from ...config import Settings
 from ...processes.registry import ProcessRegistry
+from ...service import discard_workdirs
 from ..job import JobError, JobStatus, now
 from ..store.base import JobStore
 from ..worker import SOURCES_VARIABLE
@@ -115,6 +116,7 @@ class LocalExecutor:
             for job_id, _ in ended:
                 del self._children[job_id]
         for job_id, child in ended:
+            discard_workdirs(self.settings, job_id)
             code = child.process.returncode
             if code < 0:
                 reason = f"was killed by signal {-code} ({signal.Signals(-code).name})"
