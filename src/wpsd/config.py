@@ -61,7 +61,7 @@ class Settings:
     reference_timeout: float = 30.0
     #: URL schemes input references may use
     reference_schemes: tuple[str, ...] = ("http", "https")
-    #: synchronous executions allowed at once; one more is refused with ServerBusy
+    #: synchronous executions at once, each in a warm worker process; one more gets ServerBusy
     max_sync_executions: int = 4
     #: the Capabilities updateSequence; by default derived from the process descriptions
     update_sequence: str | None = None
