@@ -112,7 +112,7 @@ def test_execute_reference_input_and_output(wps, file_server, tmp_path):
     assert json.loads(target.read_text()) == buffered
 
 
-def test_asynchronous_execution_with_status_polling(wps):
+def test_asynchronous_execution_with_status_polling(wps, demo_server):
     execution = wps.execute("sleep", [("delay", "1.5")], output=[("sleep_output", False)])
     assert execution.statusLocation.startswith(wps.url + "/jobs/")
     seen = set()
@@ -124,6 +124,12 @@ def test_asynchronous_execution_with_status_polling(wps):
     assert execution.isSucceded(), execution.errors
     assert execution.processOutputs[0].data == ["done sleeping"]
     assert any(status == "ProcessStarted" and percent > 0 for status, percent in seen)
+    # The server log tells the job's life, each line with the job id.
+    job_id = execution.statusLocation.rsplit("/", 1)[1]
+    log = demo_server.log_text()
+    for event in ("sleep submitted", "sleep started in process", "progress 50%",
+                  "succeeded in"):
+        assert f"job {job_id}: {event}" in log, event
 
 
 def test_lineage(wps):
