@@ -16,8 +16,12 @@ The tree is flat::
     ├── StorageNotSupported      400  storeExecuteResponse asked where it is not offered
     └── ServerBusy               503  too many executions at once
 
-Codes and statuses follow OGC 05-007r7 (tables 38 and 62) and OWS Common
-(06-121r9 table 28), which is where the HTTP statuses come from.
+``InvalidParameterValue`` has finer kinds (NoSuchProcess, NoSuchInput, WrongInputData, ...):
+WPS 1.0.0 reports them all as InvalidParameterValue (``code``), WPS 2.0 by their own names
+(``code2``), and OGC API - Processes maps them to its exception types.
+
+Codes and statuses follow OGC 05-007r7 (tables 38 and 62), OGC 14-065 (table 41) and OWS
+Common (06-121r9 table 28), which is where the HTTP statuses come from.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ class WPSError(Exception):
 
     code: str = "NoApplicableCode"
     status: int = 500
+
+    @property
+    def code2(self) -> str:
+        """The exception code in WPS 2.0 (OGC 14-065), where it differs from WPS 1.0.0."""
+        return str(getattr(type(self), "wps2_code", self.code))
 
     def __init__(
         self, text: str = "", locator: str | None = None, status: int | None = None
@@ -44,13 +53,25 @@ class WPSError(Exception):
 
     @staticmethod
     def from_code(code: str, text: str, locator: str | None = None) -> WPSError:
-        """Rebuild an error from its exception code, e.g. one read back from the job store."""
-        for cls in WPSError.__subclasses__():
-            if cls.code == code:
+        """Rebuild an error from its (WPS 2.0 or 1.0.0) code, e.g. read back from the job store."""
+        classes = _all_subclasses(WPSError)
+        for cls in classes:
+            if cls.__dict__.get("wps2_code") == code:
+                return cls(text, locator)
+        for cls in classes:
+            if cls.code == code and "wps2_code" not in cls.__dict__:
                 return cls(text, locator)
         error = WPSError(text, locator)
         error.code = code
         return error
+
+
+def _all_subclasses(cls: type[WPSError]) -> list[type[WPSError]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found.append(sub)
+        found.extend(_all_subclasses(sub))
+    return found
 
 
 class MissingParameterValue(WPSError):
@@ -90,6 +111,7 @@ class NoApplicableCode(WPSError):
 
 class FileSizeExceeded(WPSError):
     code = "FileSizeExceeded"
+    wps2_code = "SizeExceeded"
     status = 400
 
 
@@ -106,3 +128,43 @@ class StorageNotSupported(WPSError):
 class ServerBusy(WPSError):
     code = "ServerBusy"
     status = 503
+
+
+class NoSuchProcess(InvalidParameterValue):
+    wps2_code = "NoSuchProcess"
+
+
+class NoSuchInput(InvalidParameterValue):
+    wps2_code = "NoSuchInput"
+
+
+class NoSuchOutput(InvalidParameterValue):
+    wps2_code = "NoSuchOutput"
+
+
+class NoSuchFormat(InvalidParameterValue):
+    wps2_code = "NoSuchFormat"
+
+
+class NoSuchMode(InvalidParameterValue):
+    wps2_code = "NoSuchMode"
+
+
+class WrongInputData(InvalidParameterValue):
+    wps2_code = "WrongInputData"
+
+
+class TooManyInputs(InvalidParameterValue):
+    wps2_code = "TooManyInputs"
+
+
+class DataNotAccessible(InvalidParameterValue):
+    wps2_code = "DataNotAccessible"
+
+
+class NoSuchJob(InvalidParameterValue):
+    wps2_code = "NoSuchJob"
+
+
+class ResultNotReady(InvalidParameterValue):
+    wps2_code = "ResultNotReady"

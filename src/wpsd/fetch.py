@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .exceptions import FileSizeExceeded, InvalidParameterValue
+from .exceptions import DataNotAccessible, FileSizeExceeded, InvalidParameterValue
 from .protocol.requests import ReferenceData
 
 _CHUNK = 64 * 1024
@@ -54,7 +54,7 @@ def fetch_url(
             method, url, data=body, headers=dict(headers), timeout=timeout, stream=True
         ) as response:
             if response.status_code >= 400:
-                raise InvalidParameterValue(
+                raise DataNotAccessible(
                     f"Input {identifier!r}: {url} answered HTTP {response.status_code}", identifier
                 )
             length = response.headers.get("Content-Length", "")
@@ -68,7 +68,7 @@ def fetch_url(
                 chunks.append(chunk)
             return b"".join(chunks)
     except requests.RequestException as exc:
-        raise InvalidParameterValue(
+        raise DataNotAccessible(
             f"Input {identifier!r}: could not fetch {url} ({type(exc).__name__})", identifier
         ) from None
 

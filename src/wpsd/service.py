@@ -28,10 +28,16 @@ from .exceptions import (
     InvalidParameterValue,
     MissingParameterValue,
     NoApplicableCode,
+    NoSuchFormat,
+    NoSuchInput,
+    NoSuchOutput,
+    NoSuchProcess,
     ServerBusy,
     StorageNotSupported,
+    TooManyInputs,
     VersionNegotiationFailed,
     WPSError,
+    WrongInputData,
 )
 from .fetch import fetch_reference
 from .formats import TEXT, Format
@@ -126,7 +132,7 @@ class Service:
     def get_process(self, identifier: str) -> Process:
         process = self.registry.get(identifier)
         if process is None:
-            raise InvalidParameterValue(f"No process named {identifier!r}", "identifier")
+            raise NoSuchProcess(f"No process named {identifier!r}", "identifier")
         return process
 
     def describe(self, identifiers: Sequence[str]) -> list[Process]:
@@ -293,7 +299,7 @@ class Service:
         given: dict[str, list[DataValue]] = {}
         for data_input in request.inputs:
             if process.input(data_input.identifier) is None:
-                raise InvalidParameterValue(
+                raise NoSuchInput(
                     f"Process {process.identifier!r} has no input {data_input.identifier!r}",
                     data_input.identifier,
                 )
@@ -304,7 +310,7 @@ class Service:
             ident = declared.identifier
             values = given.get(ident, [])
             if len(values) > declared.max_occurs:
-                raise InvalidParameterValue(
+                raise TooManyInputs(
                     f"Input {ident!r} may occur at most {declared.max_occurs} times", ident
                 )
             default = getattr(declared, "default", None)
@@ -332,10 +338,10 @@ class Service:
                 text = self._fetch(value, declared).decode("utf-8", errors="replace")
                 value = LiteralData(text=text)
             if not isinstance(value, LiteralData):
-                raise InvalidParameterValue(f"Input {ident!r} takes literal data", ident)
+                raise WrongInputData(f"Input {ident!r} takes literal data", ident)
             if value.uom is not None:
                 if value.uom not in declared.uoms:
-                    raise InvalidParameterValue(
+                    raise WrongInputData(
                         f"Input {ident!r}: unit {value.uom!r} is not supported", ident
                     )
                 uoms[ident] = value.uom
@@ -351,7 +357,7 @@ class Service:
                 return ComplexValue(data, fmt, href=value.href, workdir=workdir,
                                     name=f"{ident}_{n}")
             if not isinstance(value, ComplexData):
-                raise InvalidParameterValue(f"Input {ident!r} takes complex data", ident)
+                raise WrongInputData(f"Input {ident!r} takes complex data", ident)
             fmt = _pick_format(declared.formats, value.mime_type, value.encoding, value.schema,
                                ident)
             data = value.data
@@ -360,7 +366,7 @@ class Service:
                 try:
                     data = base64.b64decode(b"".join(data.split()), validate=True)
                 except (binascii.Error, ValueError):
-                    raise InvalidParameterValue(
+                    raise WrongInputData(
                         f"Input {ident!r}: {fmt.mime_type} data must be base64-encoded", ident
                     ) from None
             if len(data) > self._limit(declared):
@@ -370,18 +376,14 @@ class Service:
             return ComplexValue(data, fmt, workdir=workdir, name=f"{ident}_{n}")
 
         if not isinstance(value, BoundingBoxData):
-            raise InvalidParameterValue(f"Input {ident!r} takes a bounding box", ident)
+            raise WrongInputData(f"Input {ident!r} takes a bounding box", ident)
         bbox = value.bbox
         if bbox.crs is None:
             bbox = BoundingBox(bbox.lower, bbox.upper, declared.crss[0])
         elif bbox.crs not in declared.crss:
-            raise InvalidParameterValue(
-                f"Input {ident!r}: CRS {bbox.crs!r} is not supported", ident
-            )
+            raise WrongInputData(f"Input {ident!r}: CRS {bbox.crs!r} is not supported", ident)
         if bbox.dimensions != declared.dimensions:
-            raise InvalidParameterValue(
-                f"Input {ident!r} needs {declared.dimensions} dimensions", ident
-            )
+            raise WrongInputData(f"Input {ident!r} needs {declared.dimensions} dimensions", ident)
         return bbox
 
     def _limit(self, declared: ComplexInput | LiteralInput) -> int:
@@ -449,7 +451,7 @@ def select_outputs(process: Process, request: Execute) -> list[SelectedOutput]:
     for req in requests:
         output = process.output(req.identifier)
         if output is None:
-            raise InvalidParameterValue(
+            raise NoSuchOutput(
                 f"Process {process.identifier!r} has no output {req.identifier!r}", req.identifier
             )
         if isinstance(output, ComplexOutput):
@@ -485,9 +487,7 @@ def _pick_format(
             return fmt
     supported = ", ".join(f.mime_type for f in formats)
     wanted = " ".join(filter(None, (mime_type, encoding, schema)))
-    raise InvalidParameterValue(
-        f"{ident!r}: format {wanted!r} is not supported ({supported})", ident
-    )
+    raise NoSuchFormat(f"{ident!r}: format {wanted!r} is not supported ({supported})", ident)
 
 
 def encode_output_value(choice: SelectedOutput, value: Any) -> OutputValue:

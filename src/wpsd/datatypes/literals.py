@@ -17,7 +17,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..exceptions import InvalidParameterValue
+from ..exceptions import WrongInputData
 
 XSD_REFERENCE = "http://www.w3.org/TR/xmlschema-2/#"
 
@@ -199,12 +199,12 @@ class LiteralDomain:
         try:
             value = self.data_type.parse(text)
         except (ValueError, TypeError, OverflowError) as exc:
-            raise InvalidParameterValue(
+            raise WrongInputData(
                 f"Input {identifier!r}: {text!r} is not a valid {self.data_type.name} ({exc})",
                 identifier,
             ) from None
         if self.allowed_values is not None and not self.allowed_values.contains(value):
-            raise InvalidParameterValue(
+            raise WrongInputData(
                 f"Input {identifier!r}: {text!r} is not one of the allowed values", identifier
             )
         return value

@@ -65,9 +65,9 @@ def _execute(process_id: str, request: Execute, job_id: str,
         result = _service.run(process, request, select_outputs(process, request), job_id,
                               output_url)
     except WPSError as exc:
-        return "invalid", (exc.code, exc.text, exc.locator, exc.status)
+        return "invalid", (exc.code2, exc.text, exc.locator, exc.status)
     if result.error is not None:
-        return "failed", (result.error.code, result.error.text, result.error.locator)
+        return "failed", (result.error.code2, result.error.text, result.error.locator)
     # Plain tuples cross the process boundary; declarations stay on each side.
     return "ok", [(v.identifier, v.text, v.data, v.bbox, v.href) for v in result.outputs]
 

@@ -48,6 +48,7 @@ def run_job(job_id: str, service: Service) -> JobStatus:
         store.finish(job_id, JobStatus.SUCCEEDED, outputs=dump_outputs(result.outputs))
         logger.info("job %s: succeeded in %.2f s", job_id, duration)
         return JobStatus.SUCCEEDED
-    store.finish(job_id, JobStatus.FAILED, error=JobError(error.code, error.text, error.locator))
+    # The WPS 2.0 code is the finer one; WPS 1.0.0 maps it back (WPSError.from_code).
+    store.finish(job_id, JobStatus.FAILED, error=JobError(error.code2, error.text, error.locator))
     logger.info("job %s: failed in %.2f s: %s", job_id, duration, error.text)
     return JobStatus.FAILED
