@@ -30,9 +30,13 @@ _LOCAL = (
 
 NS_WPS10 = "http://www.opengis.net/wps/1.0.0"
 NS_OWS11 = "http://www.opengis.net/ows/1.1"
+NS_WPS20 = "http://www.opengis.net/wps/2.0"
+NS_OWS20 = "http://www.opengis.net/ows/2.0"
 ROOT_SCHEMAS = {
     NS_WPS10: "http://schemas.opengis.net/wps/1.0.0/wpsAll.xsd",
     NS_OWS11: "http://schemas.opengis.net/ows/1.1.0/owsAll.xsd",
+    NS_WPS20: "http://schemas.opengis.net/wps/2.0/wps.xsd",
+    NS_OWS20: "http://schemas.opengis.net/ows/2.0/owsAll.xsd",
 }
 
 

@@ -14,6 +14,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -64,6 +65,8 @@ if TYPE_CHECKING:  # the job machinery imports the service: keep the import grap
     from .jobs.store.base import JobStore
 
 logger = logging.getLogger("wpsd")
+#: seconds GetStatus and GetResult wait for a job submitted less than this long ago to end
+QUICK_JOB_WAIT = 3.0
 
 
 class Service:
@@ -194,6 +197,22 @@ class Service:
     def get_job(self, job_id: str) -> Job | None:
         return self.store.get(job_id) if self.store is not None else None
 
+    def settle(self, job_id: str) -> Job | None:
+        """The job, after waiting briefly if it was submitted a moment ago and may be about to
+        end: a client that asks right after submitting a quick job gets its final state."""
+        job = self.get_job(job_id)
+        while job is not None and job.status in (JobStatus.ACCEPTED, JobStatus.RUNNING) \
+                and now() - job.created < dt.timedelta(seconds=QUICK_JOB_WAIT):
+            time.sleep(0.05)
+            job = self.get_job(job_id)
+        return job
+
+    def expiration(self, job: Job) -> dt.datetime | None:
+        """When an ended job and its outputs will be deleted."""
+        if job.finished is None:
+            return None
+        return job.finished + dt.timedelta(seconds=self.settings.job_retention)
+
     def job_result(self, job: Job) -> ExecuteResult:
         """A job record as an ExecuteResult, ready to encode as a status document."""
         process = self.get_process(job.process_id)
@@ -211,10 +230,13 @@ class Service:
         return result
 
     def dismiss(self, job_id: str) -> Job | None:
-        """Stop a job (its OS process ends) and remove its outputs; None for unknown ids."""
+        """Stop a job (its OS process ends) and remove its outputs; None for unknown ids.
+
+        An ended job is marked dismissed too, so its id is released (WPS 2.0 NoSuchJob).
+        """
         if self.store is None or self.store.get(job_id) is None:
             return None
-        if self.store.finish(job_id, JobStatus.DISMISSED):
+        if self.store.finish(job_id, JobStatus.DISMISSED) or self.store.mark_dismissed(job_id):
             logger.info("job %s: dismissed", job_id)
         # The worker's own watchdog also ends it within a heartbeat, wherever it runs.
         if self.executor is not None:

@@ -76,6 +76,7 @@ def dump_request(request: Execute) -> bytes:
         "lineage": request.lineage,
         "status": request.status,
         "store": request.store,
+        "mode": request.mode,
         "language": request.language,
     }).encode("utf-8")
 

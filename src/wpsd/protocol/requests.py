@@ -90,10 +90,27 @@ class Execute:
     outputs: Sequence[OutputRequest] = ()
     #: RawDataOutput: answer with the bare value of ``outputs[0]``
     raw: bool = False
+    #: sync, async (a job) or auto (the server chooses)
+    mode: str = "sync"
     lineage: bool = False
     status: bool = False
     store: bool = False
     language: str | None = None
 
 
-Request = GetCapabilities | DescribeProcess | Execute
+@dataclass(frozen=True)
+class GetStatus:
+    job_id: str
+
+
+@dataclass(frozen=True)
+class GetResult:
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Dismiss:
+    job_id: str
+
+
+Request = GetCapabilities | DescribeProcess | Execute | GetStatus | GetResult | Dismiss

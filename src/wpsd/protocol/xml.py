@@ -23,6 +23,12 @@ WPS10_NSMAP = {"wps": NS_WPS10, "ows": NS_OWS11, "xlink": NS_XLINK, "xsi": NS_XS
 WPS10 = ElementMaker(namespace=NS_WPS10, nsmap=WPS10_NSMAP)
 OWS11 = ElementMaker(namespace=NS_OWS11, nsmap=WPS10_NSMAP)
 
+NS_WPS20 = "http://www.opengis.net/wps/2.0"
+NS_OWS20 = "http://www.opengis.net/ows/2.0"
+WPS20_NSMAP = {"wps": NS_WPS20, "ows": NS_OWS20, "xlink": NS_XLINK, "xsi": NS_XSI}
+WPS20 = ElementMaker(namespace=NS_WPS20, nsmap=WPS20_NSMAP)
+OWS20 = ElementMaker(namespace=NS_OWS20, nsmap=WPS20_NSMAP)
+
 
 def _parser() -> etree.XMLParser:
     return etree.XMLParser(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response
+from flask import Flask, Response, g, has_request_context
 from werkzeug.exceptions import HTTPException
 
 from ..exceptions import InvalidParameterValue, NoApplicableCode, OperationNotSupported, WPSError
 from ..protocol.wps1 import encode
+from ..protocol.wps2 import encode as encode2
 from ..protocol.xml import to_bytes
 
 logger = logging.getLogger("wpsd")
@@ -16,12 +17,14 @@ XML_TYPE = "text/xml; charset=utf-8"
 
 
 def wps_error_response(error: WPSError) -> Response:
+    """An ows:ExceptionReport in the WPS version of the request (OWS 2.0 for WPS 2.0)."""
+    version2 = has_request_context() and g.get("wps_version") == "2.0.0"
     logger.error(
         "Exception: code: %s, locator: %s, exceptionCode: %s, text: %s",
-        error.status, error.locator, error.code, error.text,
+        error.status, error.locator, error.code2 if version2 else error.code, error.text,
     )
-    body = to_bytes(encode.exception_report(error))
-    return Response(body, status=error.status, content_type=XML_TYPE)
+    report = encode2.exception_report(error) if version2 else encode.exception_report(error)
+    return Response(to_bytes(report), status=error.status, content_type=XML_TYPE)
 
 
 def _from_http(exc: HTTPException) -> WPSError:

@@ -1,28 +1,61 @@
-"""The WPS endpoint: request -> protocol parse -> service -> protocol encode."""
+"""The WPS endpoint: one URL for WPS 1.0.0 and 2.0.0.
+
+request -> version and protocol parse -> service -> that version's encoding. GetCapabilities
+negotiates the version (1.0.0 when the client names none: CITE's WPS 1.0.0 suite asks without
+one and expects 1.0.0, while every WPS 2.0 client names 2.0.0); other operations name theirs;
+XML requests carry it in their namespace.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from urllib.parse import unquote_plus
 
-from flask import Response, request
+from flask import Response, g, request
+from lxml import etree
 
-from ..exceptions import InvalidUpdateSequence, NoApplicableCode
-from ..protocol.requests import DescribeProcess, Execute, GetCapabilities
+from ..exceptions import (
+    InvalidParameterValue,
+    InvalidUpdateSequence,
+    MissingParameterValue,
+    NoApplicableCode,
+    NoSuchJob,
+    NoSuchMode,
+    OperationNotSupported,
+    ResultNotReady,
+    VersionNegotiationFailed,
+    WPSError,
+)
+from ..jobs.job import JobStatus
+from ..protocol.requests import (
+    DescribeProcess,
+    Dismiss,
+    Execute,
+    GetCapabilities,
+    GetResult,
+    GetStatus,
+    Request,
+)
 from ..protocol.wps1 import encode, parse
-from ..protocol.xml import to_bytes
+from ..protocol.wps2 import encode as encode2
+from ..protocol.wps2 import parse as parse2
+from ..protocol.xml import NS_WPS10, NS_WPS20, parse_xml, to_bytes
 from ..results import ExecuteResult
 from ..service import Service
 from .errors import XML_TYPE, wps_error_response
 
-SUPPORTED_VERSIONS = ("1.0.0",)
+#: highest first: GetCapabilities answers with the highest version the client accepts
+SUPPORTED_VERSIONS = ("2.0.0", "1.0.0")
+DEFAULT_VERSION = "1.0.0"
+_ALL_OPERATIONS = {name.lower(): name for name in parse.OPERATIONS + parse2.OPERATIONS}
 # Documents are cached per service URL; the URL comes from the Host header, which clients
 # choose, so the caches are bounded.
 _CACHE_SIZE = 64
 
 
 class WPSEndpoint:
-    """Serves GetCapabilities, DescribeProcess and Execute at one URL."""
+    """Serves every WPS operation of both versions at one URL."""
 
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -31,7 +64,7 @@ class WPSEndpoint:
         # while this object lives: build each document once.
         self._capabilities = lru_cache(maxsize=_CACHE_SIZE)(self._build_capabilities)
         self._descriptions = lru_cache(maxsize=_CACHE_SIZE)(self._build_descriptions)
-        all_descriptions = self._build_descriptions(("ALL",), settings.languages[0])
+        all_descriptions = self._build_descriptions(("ALL",), settings.languages[0], "1.0.0")
         self.update_sequence = settings.update_sequence or hashlib.sha256(
             all_descriptions + repr(settings.metadata).encode()
         ).hexdigest()[:16]
@@ -39,28 +72,65 @@ class WPSEndpoint:
     # ------------------------------------------------------------ views
 
     def handle(self) -> Response:
+        version, parsed = self._parse()
+        g.wps_version = version
         service = self.service
+        if isinstance(parsed, GetCapabilities):
+            if version == DEFAULT_VERSION and parsed.accept_versions:
+                service.negotiate_version(parsed.accept_versions, ("1.0.0",))
+            language = service.negotiate_language(parsed.language)
+            self._check_update_sequence(parsed.update_sequence)
+            return _xml(self._capabilities(self.service_url(), language, version))
+        if isinstance(parsed, GetStatus | GetResult | Dismiss):
+            return self._job_operation(parsed)
+        language = service.negotiate_language(parsed.language)
+        if isinstance(parsed, DescribeProcess):
+            service.describe(parsed.identifiers)  # raises for unknown identifiers
+            return _xml(self._descriptions(tuple(parsed.identifiers), language, version))
+        if version == "2.0.0":
+            return self._execute2(parsed, language)
+        return self._execute(parsed, language)
+
+    def _parse(self) -> tuple[str, Request]:
+        lookup = self.service.registry.get
         if request.method == "POST":
             body = request.get_data(cache=False)
             if not body.strip():
                 raise NoApplicableCode(
                     "A POST request must carry a WPS XML request document", status=400
                 )
-            parsed = parse.parse_xml_request(body)
+            root = parse_xml(body)
+            namespace = etree.QName(root).namespace
+            if namespace == NS_WPS20:
+                g.wps_version = "2.0.0"
+                return "2.0.0", parse2.parse_xml_request(root, lookup)
+            if namespace == NS_WPS10:
+                return "1.0.0", parse.parse_xml_request(root)
+            raise OperationNotSupported(f"Root element {root.tag!r} is not a WPS request",
+                                        "request")
+        query = request.query_string.decode("utf-8", errors="replace")
+        raw = parse.split_query(query)
+        params = {name: unquote_plus(value) for name, value in raw.items()}
+        operation = _operation(params)
+        if operation == "GetCapabilities":
+            accepted = params.get("acceptversions") or params.get("version") or ""
+            versions = [v.strip() for v in accepted.split(",") if v.strip()]
+            version = _negotiate(versions)
         else:
-            query = request.query_string.decode("utf-8", errors="replace")
-            parsed = parse.parse_kvp(query, service.registry.get)
+            version = params.get("version") or ""
+            if not version:
+                raise MissingParameterValue("Parameter 'version' is missing", "version")
+            if version not in SUPPORTED_VERSIONS:
+                raise InvalidParameterValue(
+                    f"Version {version!r} is not supported; use 2.0.0 or 1.0.0", "version")
+        g.wps_version = version
+        if version == "2.0.0":
+            return version, parse2.parse_kvp(operation, params)
+        if operation not in parse.OPERATIONS:
+            raise OperationNotSupported(f"{operation} is a WPS 2.0 operation", "request")
+        return version, parse.parse_kvp(query, lookup)
 
-        if isinstance(parsed, GetCapabilities):
-            service.negotiate_version(parsed.accept_versions, SUPPORTED_VERSIONS)
-            language = service.negotiate_language(parsed.language)
-            self._check_update_sequence(parsed.update_sequence)
-            return _xml(self._capabilities(self.service_url(), language))
-        language = service.negotiate_language(parsed.language)
-        if isinstance(parsed, DescribeProcess):
-            service.describe(parsed.identifiers)  # raises for unknown identifiers
-            return _xml(self._descriptions(tuple(parsed.identifiers), language))
-        return self._execute(parsed, language)
+    # ------------------------------------------------------------ WPS 1.0.0 Execute
 
     def _execute(self, parsed: Execute, language: str) -> Response:
         url = self.service_url()
@@ -78,8 +148,8 @@ class WPSEndpoint:
         return _xml(to_bytes(document))
 
     def job_status(self, job_id: str) -> Response:
-        """The stored execute response of a job, built from its record on every request so
-        that it is never stale."""
+        """The stored WPS 1.0.0 execute response of a job (whichever protocol started it),
+        built from its record on every request so that it is never stale."""
         job = self.service.get_job(job_id)
         if job is None:
             raise NoApplicableCode(f"No job {job_id!r}; it may have expired", "jobId",
@@ -89,6 +159,46 @@ class WPSEndpoint:
         document = encode.execute_response(result, self.service_instance(job.service_url),
                                            job.language)
         return _xml(to_bytes(document))
+
+    # ------------------------------------------------------------ WPS 2.0.0
+
+    def _execute2(self, parsed: Execute, language: str) -> Response:
+        service = self.service
+        process = service.get_process(parsed.identifier)
+        url = self.service_url()
+        output_url = service.settings.output_url or url + "/outputs/"
+        if parsed.mode == "async":
+            if not service.supports_jobs(process):
+                raise NoSuchMode(f"Process {process.identifier!r} runs synchronously only",
+                                 "mode")
+            job = service.submit(parsed, url, output_url, language)
+            return _xml(to_bytes(encode2.status_info(job)))
+        # sync, or auto: every process runs synchronously, which answers soonest.
+        result = service.execute(Execute(**{**vars(parsed), "mode": "sync", "store": False,
+                                            "status": False}), output_url)
+        if result.error is not None:
+            raise result.error
+        if parsed.raw:
+            return _raw_response(result, encode2.bounding_box)
+        return _xml(to_bytes(encode2.result(result.outputs)))
+
+    def _job_operation(self, parsed: GetStatus | GetResult | Dismiss) -> Response:
+        service = self.service
+        job = service.settle(parsed.job_id) if not isinstance(parsed, Dismiss) \
+            else service.get_job(parsed.job_id)
+        if job is None or job.status is JobStatus.DISMISSED:
+            raise NoSuchJob(f"No job {parsed.job_id!r}", "JobID")
+        if isinstance(parsed, GetStatus):
+            return _xml(to_bytes(encode2.status_info(job, expiration=service.expiration(job))))
+        if isinstance(parsed, Dismiss):
+            service.dismiss(job.id)
+            return _xml(to_bytes(encode2.status_info(job, JobStatus.DISMISSED)))
+        if job.status in (JobStatus.ACCEPTED, JobStatus.RUNNING):
+            raise ResultNotReady(f"Job {job.id} is {job.status.value}", "JobID")
+        result = service.job_result(job)
+        if result.error is not None:
+            raise result.error
+        return _xml(to_bytes(encode2.result(result.outputs, job.id, service.expiration(job))))
 
     # ------------------------------------------------------------ helpers
 
@@ -111,34 +221,63 @@ class WPSEndpoint:
                 f"updateSequence {requested} is newer than the server's {ours}", "updateSequence"
             )
 
-    def _build_capabilities(self, url: str, language: str) -> bytes:
+    def _build_capabilities(self, url: str, language: str, version: str) -> bytes:
         service = self.service
-        document = encode.capabilities(
-            service.settings.metadata,
-            list(service.registry),
-            url,
-            language,
-            service.settings.languages,
-            self.update_sequence,
-        )
+        processes = list(service.registry)
+        if version == "2.0.0":
+            return to_bytes(encode2.capabilities(service.settings.metadata, processes, url,
+                                                 self.update_sequence, service.supports_jobs))
+        document = encode.capabilities(service.settings.metadata, processes, url, language,
+                                       service.settings.languages, self.update_sequence)
         return to_bytes(document)
 
-    def _build_descriptions(self, identifiers: tuple[str, ...], language: str) -> bytes:
+    def _build_descriptions(self, identifiers: tuple[str, ...], language: str,
+                            version: str) -> bytes:
         processes = self.service.describe(identifiers)
+        if version == "2.0.0":
+            return to_bytes(encode2.process_offerings(processes, language,
+                                                      self.service.supports_jobs))
         return to_bytes(encode.process_descriptions(processes, language,
                                                     self.service.supports_jobs))
+
+
+def _operation(params: dict[str, str]) -> str:
+    service = params.get("service")
+    if not service:
+        raise MissingParameterValue("Parameter 'service' is missing", "service")
+    if service.upper() != "WPS":
+        raise InvalidParameterValue(f"Service {service!r} is not offered; use 'WPS'", "service")
+    name = params.get("request")
+    if not name:
+        raise MissingParameterValue("Parameter 'request' is missing", "request")
+    try:
+        return _ALL_OPERATIONS[name.lower()]
+    except KeyError:
+        raise OperationNotSupported(f"Operation {name!r} is not supported", "request") from None
+
+
+def _negotiate(accepted: list[str]) -> str:
+    if not accepted:
+        return DEFAULT_VERSION
+    for version in SUPPORTED_VERSIONS:
+        if version in accepted:
+            return version
+    raise VersionNegotiationFailed(
+        f"None of the versions {', '.join(accepted)} is supported; use 2.0.0 or 1.0.0",
+        "AcceptVersions")
 
 
 def _xml(body: bytes) -> Response:
     return Response(body, content_type=XML_TYPE)
 
 
-def _raw_response(result: ExecuteResult) -> Response:
+def _raw_response(result: ExecuteResult, bbox_encoder: object = None) -> Response:
     if result.error is not None:
         return wps_error_response(result.error)
     value = result.outputs[0]
     if value.bbox is not None:
-        return _xml(to_bytes(encode.bounding_box(value.bbox)))
+        encoder = bbox_encoder or encode.bounding_box
+        return _xml(to_bytes(encoder(value.bbox)))  # type: ignore[operator]
     if value.text is not None:
         return Response(value.text, content_type="text/plain; charset=utf-8")
     fmt = value.selected.format
@@ -146,3 +285,4 @@ def _raw_response(result: ExecuteResult) -> Response:
     return Response(value.data, content_type=fmt.content_type)
 
 
+__all__ = ["WPSEndpoint", "WPSError"]

@@ -51,6 +51,10 @@ class JobStore(Protocol):
         """End an active job (accepted or running); False if it had already ended."""
         ...
 
+    def mark_dismissed(self, job_id: str) -> bool:
+        """Dismiss an ended job; False if it was dismissed already."""
+        ...
+
     def fail_stale(self, silent_since: dt.datetime, message: str) -> list[str]:
         """Fail running jobs whose last heartbeat is older than ``silent_since``."""
         ...

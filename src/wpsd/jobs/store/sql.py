@@ -246,6 +246,15 @@ class SQLJobStore:
                 .values(**values)
             ).rowcount)
 
+    def mark_dismissed(self, job_id: str) -> bool:
+        """Dismiss an ended job (its outputs are being removed); False if already dismissed."""
+        with self._write.begin() as conn:
+            return bool(conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status != JobStatus.DISMISSED.value)
+                .values(status=JobStatus.DISMISSED.value, updated=now())
+            ).rowcount)
+
     def fail_stale(self, silent_since: dt.datetime, message: str) -> list[str]:
         error = json.dumps(vars(JobError("NoApplicableCode", message)))
         with self._write.begin() as conn:

@@ -321,21 +321,27 @@ def complex_data(data: bytes, fmt: Format) -> etree._Element:
     """A wps:ComplexData holding data: XML embedded as elements, text as text, else base64."""
     element = W.ComplexData()
     _format_attributes(element, fmt)
+    complex_data_content(element, data, fmt)
+    return element
+
+
+def complex_data_content(element: etree._Element, data: bytes, fmt: Format) -> None:
+    """Put data into an element: XML as elements, text as text, anything else as base64
+    (setting encoding="base64"). Shared by the WPS 1.0.0 and 2.0 encodings."""
     if fmt.is_xml and not fmt.is_base64:
         try:
             element.append(parse_xml(data))
-            return element
+            return
         except WPSError:
             pass  # not well-formed after all: send it as text
     if fmt.is_text and not fmt.is_base64:
         try:
             element.text = data.decode(fmt.encoding or "utf-8")
-            return element
+            return
         except (UnicodeDecodeError, LookupError, ValueError):
             pass  # binary or control characters that XML cannot carry: fall back to base64
     element.set("encoding", "base64")
     element.text = base64.b64encode(data).decode("ascii")
-    return element
 
 
 def _bbox(maker: object, bbox: BoundingBox) -> etree._Element:

@@ -106,6 +106,7 @@ def parse_kvp(query: str, lookup: ProcessLookup) -> Request:
         lineage=_kvp_bool(params, "lineage"),
         status=_kvp_bool(params, "status"),
         store=_kvp_bool(params, "storeexecuteresponse"),
+        mode="async" if _kvp_bool(params, "storeexecuteresponse") else "sync",
         language=language,
     )
 
@@ -255,8 +256,8 @@ _WPS = NS_WPS10
 _OWS = NS_OWS11
 
 
-def parse_xml_request(body: bytes) -> Request:
-    root = parse_xml(body)
+def parse_xml_request(body: bytes | etree._Element) -> Request:
+    root = body if isinstance(body, etree._Element) else parse_xml(body)
     if etree.QName(root).namespace != _WPS:
         raise OperationNotSupported(
             f"Root element {root.tag!r} is not a WPS 1.0.0 request", "request"
@@ -325,6 +326,7 @@ def _parse_execute(root: etree._Element, version: str, language: str | None) -> 
         lineage=lineage,
         status=status,
         store=store,
+        mode="async" if store else "sync",
         language=language,
     )
 
