@@ -8,6 +8,7 @@ The same processes can be served by any WSGI server: ``gunicorn 'demo:create_dem
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import time
@@ -199,8 +200,11 @@ def echo(
     }
 
 
+# The WPS 2.0 test suite sends one request (A.5.8) to this identifier, unmodified.
+n52_echo = dataclasses.replace(echo, identifier="org.n52.javaps.test.EchoProcess")
+
 processes = [say_hello, ultimate_question, sleep, expand_bbox, buffer, centroids, area,
-             feature_count, echo]
+             feature_count, echo, n52_echo]
 
 
 def create_demo_app(settings: Settings | None = None) -> Any:

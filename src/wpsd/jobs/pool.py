@@ -32,6 +32,14 @@ IN_WORKER_VARIABLE = "WPSD_IN_WORKER"
 #: a slot's process is replaced after this many executions, to bound what handlers leak
 TASKS_PER_PROCESS = 500
 
+def in_worker_process() -> bool:
+    """Whether this process runs executions for a server rather than being one."""
+    # A spawned pool process imports the parent's __main__ module before its initializer
+    # runs; multiprocessing marks that import with ``_inheriting``.
+    inheriting = getattr(multiprocessing.current_process(), "_inheriting", False)
+    return bool(os.environ.get(IN_WORKER_VARIABLE) or inheriting)
+
+
 # The service of a pool process, set once by its initializer: module state is the way
 # concurrent.futures hands per-process resources to tasks.
 _service: Any = None

@@ -20,13 +20,13 @@ from ..config import load_settings
 from ..processes.registry import ProcessRegistry, load_processes
 from ..service import Service
 from ..storage.filesystem import FileStorage
+from .executors.local import SOURCES_VARIABLE
 from .job import JobError, JobStatus
 from .pool import IN_WORKER_VARIABLE
 from .runner import run_job
 from .store.sql import SQLJobStore
 
 logger = logging.getLogger("wpsd")
-SOURCES_VARIABLE = "WPSD_WORKER_SOURCES"
 
 
 def _end_process_group() -> None:

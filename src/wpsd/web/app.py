@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterable
 
 from flask import Flask, Response, abort, redirect, send_file, url_for
@@ -11,7 +10,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..config import Settings
 from ..jobs.executors.local import LocalExecutor
-from ..jobs.pool import IN_WORKER_VARIABLE, SyncPool
+from ..jobs.pool import SyncPool, in_worker_process
 from ..jobs.store.sql import SQLJobStore
 from ..processes.process import Process
 from ..processes.registry import ProcessRegistry, load_processes
@@ -33,7 +32,7 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
     registry = ProcessRegistry(itertools.chain(processes, *loaded))
     storage = FileStorage(settings.output_dir)
     store = SQLJobStore(settings.job_database_url)
-    if os.environ.get(IN_WORKER_VARIABLE):
+    if in_worker_process():
         # A worker process imported a module that builds an app: it must not run jobs itself.
         service = Service(settings, registry, storage, store)
     else:

@@ -27,9 +27,10 @@ from ...processes.registry import ProcessRegistry
 from ...service import discard_workdirs
 from ..job import JobError, JobStatus, now
 from ..store.base import JobStore
-from ..worker import SOURCES_VARIABLE
 
 logger = logging.getLogger("wpsd")
+#: the variable that tells a worker process which modules define the processes
+SOURCES_VARIABLE = "WPSD_WORKER_SOURCES"
 HOST = socket.gethostname()
 #: a running job whose heartbeat is this many intervals old (and at least STALE_MINIMUM
 #: seconds old, so that a loaded machine is not mistaken for a dead worker) has lost its worker

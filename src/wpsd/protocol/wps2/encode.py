@@ -158,7 +158,10 @@ def _literal(domain: LiteralDomain, default: object = None) -> etree._Element:
         parts.append(O.UOM(domain.uoms[0]))
     if default is not None:
         parts.append(O.DefaultValue(dtype.format(default)))
-    return W.LiteralData(*_formats([TEXT]), W.LiteralDataDomain(*parts, default="true"))
+    # LiteralDataDomain is a local element of dataTypes.xsd: unqualified, unlike its children.
+    domain_element = etree.Element("LiteralDataDomain", default="true")
+    domain_element.extend(parts)
+    return W.LiteralData(*_formats([TEXT]), domain_element)
 
 
 def _data_description(declared: Input | Output) -> etree._Element:
