@@ -8,7 +8,6 @@ The same processes can be served by any WSGI server: ``gunicorn 'demo:create_dem
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import time
@@ -25,6 +24,7 @@ from wpsd import (
     ExecutionContext,
     LiteralInput,
     LiteralOutput,
+    Process,
     Range,
     Settings,
     create_app,
@@ -170,38 +170,48 @@ def feature_count(features: ComplexValue) -> dict[str, Any]:
     return {"count": len(_geometries(features))}
 
 
-@process(
-    "echo",
-    "Echo",
-    abstract="Returns its inputs unchanged; its identifiers follow the echo process that the "
-    "OGC CITE test suites expect",
-    inputs=[
-        LiteralInput("literalInput", "Literal input", data_type="string", min_occurs=0),
-        ComplexInput("complexInput", "Complex input", formats=[XML, JSON, TEXT], min_occurs=0),
-        BoundingBoxInput("boundingBoxInput", "Bounding box input",
-                         crss=["EPSG:4326", "EPSG:3857"], min_occurs=0),
-    ],
-    outputs=[
-        LiteralOutput("literalOutput", "Literal output", data_type="string"),
-        ComplexOutput("complexOutput", "Complex output", formats=[XML, JSON, TEXT]),
-        BoundingBoxOutput("boundingBoxOutput", "Bounding box output",
-                          crss=["EPSG:4326", "EPSG:3857"]),
-    ],
-)
-def echo(
-    literalInput: str | None,  # noqa: N803 (the identifiers the test suites use)
-    complexInput: ComplexValue | None,  # noqa: N803
-    boundingBoxInput: BoundingBox | None,  # noqa: N803
-) -> dict[str, Any]:
-    return {
-        "literalOutput": literalInput,
-        "complexOutput": complexInput,
-        "boundingBoxOutput": boundingBoxInput,
-    }
+_ECHO_FORMATS = [XML, JSON, TEXT]
+_ECHO_CRSS = ["EPSG:4326", "EPSG:3857", "http://www.opengis.net/def/crs/OGC/1.3/CRS84"]
 
 
-# The WPS 2.0 test suite sends one request (A.5.8) to this identifier, unmodified.
-n52_echo = dataclasses.replace(echo, identifier="org.n52.javaps.test.EchoProcess")
+def _echo_process(identifier: str, names: tuple[str, str, str], outputs: tuple[str, str, str],
+                  abstract: str) -> Any:
+    """An echo process: each output returns the input of the same kind unchanged."""
+    literal, document, bbox = names
+
+    def handler(pause: int | None = None, **given: Any) -> dict[str, Any]:
+        if pause:
+            time.sleep(pause)
+        return dict(zip(outputs, (given.get(literal), given.get(document), given.get(bbox)),
+                        strict=True))
+
+    return Process(
+        handler, identifier, "Echo", abstract=abstract,
+        inputs=[
+            LiteralInput(literal, "Literal input", data_type="string", min_occurs=0),
+            ComplexInput(document, "Complex input", formats=_ECHO_FORMATS, min_occurs=0),
+            BoundingBoxInput(bbox, "Bounding box input", crss=_ECHO_CRSS, min_occurs=0),
+            LiteralInput("pause", "Seconds to wait before answering", data_type="integer",
+                         min_occurs=0,
+                         allowed_values=AllowedValues(ranges=[Range(0, 60)])),
+        ],
+        outputs=[
+            LiteralOutput(outputs[0], "Literal output", data_type="string"),
+            ComplexOutput(outputs[1], "Complex output", formats=_ECHO_FORMATS),
+            BoundingBoxOutput(outputs[2], "Bounding box output", crss=_ECHO_CRSS),
+        ],
+    )
+
+
+# The echo process of the OGC CITE test suites: every output has the id of its input (OGC API
+# tests ask for the output named like the first input) and `pause` delays the answer.
+echo = _echo_process("echo", ("message", "document", "bbox"), ("message", "document", "bbox"),
+                     "Returns its inputs unchanged, after `pause` seconds")
+# The WPS 2.0 suite sends one request (A.5.8) to this identifier with these ids, unmodified.
+n52_echo = _echo_process(
+    "org.n52.javaps.test.EchoProcess", ("literalInput", "complexInput", "boundingBoxInput"),
+    ("literalOutput", "complexOutput", "boundingBoxOutput"),
+    "Returns its inputs unchanged (the ids of 52North's test echo process)")
 
 processes = [say_hello, ultimate_question, sleep, expand_bbox, buffer, centroids, area,
              feature_count, echo, n52_echo]

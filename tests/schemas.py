@@ -113,3 +113,46 @@ def validation_errors(document: bytes | etree._Element) -> list[str]:
 def assert_valid(document: bytes | etree._Element) -> None:
     errors = validation_errors(document)
     assert not errors, "document is not valid against the OGC schema:\n" + "\n".join(errors)
+
+
+# ---------------------------------------------------------------- OGC API - Processes (JSON)
+
+OGCAPI_BASE = "https://schemas.opengis.net/ogcapi/processes/part1/1.0/openapi/"
+_OGCAPI_LOCAL = "ogcapi-processes/part1/1.0/openapi/"
+
+
+def _ogcapi_resource(uri: str):  # type: ignore[no-untyped-def]
+    import yaml
+    from referencing import Resource
+    from referencing.jsonschema import DRAFT7
+
+    relative = uri.removeprefix(OGCAPI_BASE).removeprefix(OGCAPI_BASE.replace("https", "http"))
+    folder = schema_dir()
+    if folder is not None:
+        path = folder / _OGCAPI_LOCAL / relative
+    else:
+        path = CACHE / _OGCAPI_LOCAL / relative
+        if not path.is_file():
+            _download(OGCAPI_BASE + relative, path)
+    return Resource.from_contents(yaml.safe_load(path.read_text()), default_specification=DRAFT7)
+
+
+@cache
+def _ogcapi_registry():  # type: ignore[no-untyped-def]
+    from referencing import Registry
+
+    return Registry(retrieve=_ogcapi_resource)
+
+
+def ogcapi_errors(document: object, name: str) -> list[str]:
+    """Errors of a JSON document against an OGC API - Processes schema (e.g. "statusInfo")."""
+    from jsonschema import Draft7Validator
+
+    validator = Draft7Validator({"$ref": f"{OGCAPI_BASE}schemas/{name}.yaml"},
+                                registry=_ogcapi_registry())
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+
+
+def assert_ogcapi_valid(document: object, name: str) -> None:
+    errors = ogcapi_errors(document, name)
+    assert not errors, f"not valid against {name}.yaml:\n" + "\n".join(errors)

@@ -7,6 +7,7 @@ The protocol layers parse a request into :mod:`wpsd.protocol.requests` models, c
 from __future__ import annotations
 
 import base64
+import dataclasses
 import binascii
 import datetime as dt
 import json
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings
+from .datatypes.crs import same_crs
 from .datatypes.inputs import ComplexInput, Input, LiteralInput
 from .datatypes.outputs import BoundingBoxOutput, ComplexOutput, LiteralOutput
 from .datatypes.values import BoundingBox, ComplexValue
@@ -402,7 +404,7 @@ class Service:
         bbox = value.bbox
         if bbox.crs is None:
             bbox = BoundingBox(bbox.lower, bbox.upper, declared.crss[0])
-        elif bbox.crs not in declared.crss:
+        elif not any(same_crs(bbox.crs, crs) for crs in declared.crss):
             raise WrongInputData(f"Input {ident!r}: CRS {bbox.crs!r} is not supported", ident)
         if bbox.dimensions != declared.dimensions:
             raise WrongInputData(f"Input {ident!r} needs {declared.dimensions} dimensions", ident)
@@ -467,8 +469,6 @@ def discard_workdirs(settings: Settings, job_id: str) -> None:
 def select_outputs(process: Process, request: Execute) -> list[SelectedOutput]:
     """The outputs to deliver: those requested (format and unit checked), or all of them."""
     requests = request.outputs or [OutputRequest(o.identifier) for o in process.outputs]
-    if request.raw and len(requests) != 1:
-        raise InvalidParameterValue("RawDataOutput names exactly one output", "RawDataOutput")
     chosen = []
     for req in requests:
         output = process.output(req.identifier)
@@ -523,8 +523,13 @@ def encode_output_value(choice: SelectedOutput, value: Any) -> OutputValue:
             if not isinstance(value, BoundingBox):
                 value = BoundingBox.from_values([float(v) for v in value], output.crss[0])
             return OutputValue(choice, bbox=value)
-        assert choice.format is not None
-        return OutputValue(choice, data=_complex_bytes(value, choice.format))
+        assert choice.format is not None and isinstance(output, ComplexOutput)
+        if isinstance(value, ComplexValue) and choice.request.mime_type is None:
+            # No format asked for: keep the one the value has, if the output offers it.
+            own = next((f for f in output.formats if f.matches(value.format.mime_type)), None)
+            if own is not None:
+                choice = dataclasses.replace(choice, format=own)
+        return OutputValue(choice, data=_complex_bytes(value, choice.format or output.formats[0]))
     except (TypeError, ValueError, OSError) as exc:
         raise NoApplicableCode(f"Output {ident!r}: cannot encode {type(value).__name__}: {exc}") \
             from None

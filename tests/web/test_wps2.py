@@ -72,19 +72,19 @@ def test_describe_process(wps):
 
 
 def test_sync_document_and_raw(wps):
-    outputs = ('<wps:Output id="literalOutput" transmission="value"/>'
-               '<wps:Output id="complexOutput" transmission="reference"/>')
-    inputs = literal("literalInput", "hello") + (
-        '<wps:Input id="complexInput"><wps:Data><a>1</a></wps:Data></wps:Input>')
+    outputs = ('<wps:Output id="message" transmission="value"/>'
+               '<wps:Output id="document" transmission="reference"/>')
+    inputs = literal("message", "hello") + (
+        '<wps:Input id="document"><wps:Data><a>1</a></wps:Data></wps:Input>')
     root = wps.post(execute("echo", inputs, outputs)).xml
     assert root.tag == "{http://www.opengis.net/wps/2.0}Result"
-    assert root.xpath("wps:Output[@id='literalOutput']/wps:Data/wps:LiteralValue/text()",
+    assert root.xpath("wps:Output[@id='message']/wps:Data/wps:LiteralValue/text()",
                       namespaces=NS) == ["hello"]
-    href = root.find("wps:Output[@id='complexOutput']/wps:Reference", NS).get(
+    href = root.find("wps:Output[@id='document']/wps:Reference", NS).get(
         "{http://www.w3.org/1999/xlink}href")
     with wps.client.get(href) as served:
         assert served.data == b"<a>1</a>"
-    raw = wps.client.post("/wps", data=execute("echo", inputs, '<wps:Output id="literalOutput"/>',
+    raw = wps.client.post("/wps", data=execute("echo", inputs, '<wps:Output id="message"/>',
                                                response="raw"), content_type="application/xml")
     assert raw.data == b"hello" and raw.mimetype == "text/plain"
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
-from flask import Flask, Response, abort, redirect, send_file, url_for
-from werkzeug.wrappers import Response as BaseResponse
+from flask import Flask, Response, abort, send_file
 
 from ..config import Settings
 from ..jobs.executors.local import LocalExecutor
@@ -17,6 +16,7 @@ from ..processes.registry import ProcessRegistry, load_processes
 from ..service import Service
 from ..storage.filesystem import FileStorage
 from .errors import register_error_handlers
+from .ogcapi import create_blueprint
 from .wps import WPSEndpoint
 
 
@@ -54,11 +54,8 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
         path, content_type = found
         return send_file(path, mimetype=content_type, conditional=True)
 
-    def index() -> BaseResponse:
-        return redirect(url_for("wps", service="WPS", request="GetCapabilities"))
-
     app.add_url_rule("/wps/outputs/<job>/<name>", "output", stored_output)
     app.add_url_rule("/wps/jobs/<job_id>", "job_status", endpoint.job_status)
-    app.add_url_rule("/", "index", index)
+    app.register_blueprint(create_blueprint(service))
     register_error_handlers(app)
     return app

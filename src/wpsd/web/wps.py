@@ -165,6 +165,9 @@ class WPSEndpoint:
     def _execute2(self, parsed: Execute, language: str) -> Response:
         service = self.service
         process = service.get_process(parsed.identifier)
+        if parsed.raw and len(parsed.outputs or process.outputs) != 1:
+            raise InvalidParameterValue("A raw response holds exactly one output; ask for one "
+                                        "or use response=\"document\"", "response")
         url = self.service_url()
         output_url = service.settings.output_url or url + "/outputs/"
         if parsed.mode == "async":

@@ -1,0 +1,138 @@
+"""Parse OGC API - Processes execute requests (execute.yaml) into the version-neutral model."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from ...datatypes.crs import CRS84
+from ...datatypes.inputs import BoundingBoxInput, ComplexInput, Input
+from ...datatypes.values import BoundingBox
+from ...exceptions import InvalidParameterValue, NoSuchInput, WrongInputData
+from ...processes.process import Process
+from ..requests import (
+    BoundingBoxData,
+    ComplexData,
+    DataInput,
+    DataValue,
+    Execute,
+    LiteralData,
+    OutputRequest,
+    ReferenceData,
+)
+
+_MEMBERS = {"inputs", "outputs", "response", "subscriber"}
+
+
+def wants_async(prefer: str | None) -> bool:
+    """Whether a Prefer header (RFC 7240) asks for respond-async."""
+    return any(p.strip().split(";")[0].strip().lower() == "respond-async"
+               for p in (prefer or "").split(","))
+
+
+def parse_execute(body: bytes, process: Process) -> Execute:
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise InvalidParameterValue(f"The execute request is not JSON: {exc}", "body") from None
+    if not isinstance(document, dict):
+        raise InvalidParameterValue("The execute request must be a JSON object", "body")
+    unknown = set(document) - _MEMBERS
+    if unknown:
+        raise InvalidParameterValue(
+            f"Unknown members of the execute request: {', '.join(sorted(unknown))}", "body")
+    inputs = document.get("inputs") or {}
+    outputs = document.get("outputs") or {}
+    response = document.get("response", "raw")
+    if not isinstance(inputs, dict) or not isinstance(outputs, dict):
+        raise InvalidParameterValue("inputs and outputs must be JSON objects", "body")
+    if response not in ("raw", "document"):
+        raise InvalidParameterValue("response must be raw or document", "response")
+    data_inputs: list[DataInput] = []
+    for ident, value in inputs.items():
+        declared = process.input(ident)
+        if declared is None:
+            raise NoSuchInput(f"Process {process.identifier!r} has no input {ident!r}", ident)
+        values = value if isinstance(value, list) and declared.max_occurs > 1 else [value]
+        data_inputs.extend(DataInput(ident, _value(declared, v)) for v in values)
+    requested = []
+    for ident, spec in outputs.items():
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            raise InvalidParameterValue(f"Output {ident!r} must be described by an object", ident)
+        fmt = spec.get("format") or {}
+        mode = spec.get("transmissionMode", "value")
+        if mode not in ("value", "reference"):
+            raise InvalidParameterValue("transmissionMode must be value or reference", ident)
+        requested.append(OutputRequest(ident, mode == "reference", fmt.get("mediaType"),
+                                       fmt.get("encoding"), fmt.get("schema")))
+    return Execute(
+        identifier=process.identifier,
+        version="ogcapi",
+        inputs=tuple(data_inputs),
+        outputs=tuple(requested),
+        raw=response == "raw",
+    )
+
+
+def _value(declared: Input, value: Any) -> DataValue:
+    ident = declared.identifier
+    if isinstance(value, dict) and "href" in value:
+        return ReferenceData(str(value["href"]),
+                             mime_type=value.get("type") or value.get("mediaType"))
+    if isinstance(declared, BoundingBoxInput):
+        if not isinstance(value, dict) or not isinstance(value.get("bbox"), list):
+            raise WrongInputData(f"Input {ident!r} takes {{\"bbox\": [...], \"crs\": ...}}",
+                                 ident)
+        try:
+            return BoundingBoxData(BoundingBox.from_values(
+                [float(v) for v in value["bbox"]], str(value.get("crs") or CRS84)))
+        except (TypeError, ValueError) as exc:
+            raise WrongInputData(f"Input {ident!r}: {exc}", ident) from None
+    if isinstance(declared, ComplexInput):
+        return _complex(declared, value)
+    if isinstance(value, dict):
+        if "value" not in value:
+            raise WrongInputData(f"Input {ident!r} takes a literal value", ident)
+        return LiteralData(_text(value["value"]), uom=value.get("uom"))
+    if isinstance(value, list):
+        raise WrongInputData(f"Input {ident!r} takes one value", ident)
+    return LiteralData(_text(value))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _complex(declared: ComplexInput, value: Any) -> ComplexData:
+    ident = declared.identifier
+    media_type = encoding = schema = None
+    if isinstance(value, dict) and ("value" in value or "mediaType" in value
+                                    or "/" in str(value.get("type", ""))):
+        # a qualified value: {"value": ..., "mediaType": ..., "encoding": ..., "schema": ...}
+        if "value" not in value:
+            raise WrongInputData(f"Input {ident!r}: a qualified value needs 'value'", ident)
+        media_type = value.get("mediaType") or value.get("type")
+        encoding = value.get("encoding")
+        schema = value.get("schema")
+        value = value["value"]
+    if isinstance(value, dict | list):
+        data = json.dumps(value).encode("utf-8")
+        if media_type is None:
+            json_formats = [f for f in declared.formats if f.is_json]
+            media_type = json_formats[0].mime_type if json_formats else "application/json"
+    elif isinstance(value, str):
+        data = value.encode("utf-8")
+        if (encoding or "").lower() == "base64":
+            try:
+                data = base64.b64decode("".join(value.split()), validate=True)
+            except (binascii.Error, ValueError):
+                raise WrongInputData(f"Input {ident!r} is not valid base64", ident) from None
+    else:
+        raise WrongInputData(f"Input {ident!r} takes a document", ident)
+    return ComplexData(data, media_type, encoding, schema,
+                       is_xml=isinstance(value, str) and value.lstrip().startswith("<"))

@@ -1,0 +1,225 @@
+"""OGC API - Processes views: request -> ogcapi parse -> service -> JSON documents.
+
+The same processes and the same jobs as the WPS endpoint: a job started here can be followed
+with WPS 2.0 GetStatus, and one started with WPS can be seen in /jobs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..exceptions import (
+    InvalidParameterValue,
+    NoApplicableCode,
+    NoSuchJob,
+    ResultNotReady,
+    WPSError,
+)
+from ..jobs.job import JobStatus
+from ..protocol.ogcapi import encode
+from ..protocol.ogcapi.parse import parse_execute, wants_async
+from ..results import OutputValue
+from ..service import Service
+from .openapi import openapi_document
+
+logger = logging.getLogger("wpsd")
+JSON_TYPE = "application/json"
+_STATUS_BY_CODE = {code: status for status, code in encode.STATUS_CODES.items()}
+
+
+def _int_param(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidParameterValue(f"{name} must be an integer", name) from None
+    if not low <= value <= high:
+        raise InvalidParameterValue(f"{name} must be between {low} and {high}", name)
+    return value
+
+
+def create_blueprint(service: Service) -> Blueprint:
+    bp = Blueprint("ogcapi", __name__)
+
+    def base() -> str:
+        if service.settings.url:
+            return service.settings.url.rsplit("/", 1)[0]
+        return request.url_root.rstrip("/")
+
+    @bp.errorhandler(WPSError)
+    def wps_error(error: WPSError) -> Response:
+        status, _ = encode.error_status_and_type(error)
+        logger.error("Exception: code: %s, locator: %s, exceptionCode: %s, text: %s",
+                     status, error.locator, error.code2, error.text)
+        response = jsonify(encode.exception(error, request.path))
+        response.status_code = status
+        return response
+
+    @bp.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        error = NoApplicableCode(exc.description or exc.name, status=exc.code or 500)
+        response = jsonify(encode.exception(error, request.path))
+        response.status_code = exc.code or 500
+        return response
+
+    @bp.get("/")
+    def landing() -> Response:
+        meta = service.settings.metadata
+        return jsonify(encode.landing_page(base(), meta.title, meta.abstract))
+
+    @bp.get("/conformance")
+    def conformance() -> Response:
+        return jsonify(encode.conformance())
+
+    @bp.get("/api")
+    def api() -> Response:
+        document = openapi_document(service, base())
+        return Response(_dumps(document), content_type="application/vnd.oai.openapi+json;"
+                                                     "version=3.0")
+
+    @bp.get("/processes")
+    def processes() -> Response:
+        limit = _int_param("limit", 10, 1, 10000)
+        offset = _int_param("offset", 0, 0, 10**9)
+        everything = list(service.registry)
+        page = everything[offset:offset + limit]
+        links = [encode.link(f"{base()}/processes?limit={limit}&offset={offset}", "self")]
+        if offset + limit < len(everything):
+            links.append(encode.link(f"{base()}/processes?limit={limit}&offset={offset + limit}",
+                                     "next"))
+        if offset:
+            links.append(encode.link(
+                f"{base()}/processes?limit={limit}&offset={max(0, offset - limit)}", "prev"))
+        summaries = [encode.process_summary(p, base(), service.supports_jobs(p)) for p in page]
+        return jsonify({"processes": summaries, "links": links})
+
+    @bp.get("/processes/<process_id>")
+    def process(process_id: str) -> Response:
+        found = service.get_process(process_id)
+        return jsonify(encode.process_description(found, base(),
+                                                  service.supports_jobs(found)))
+
+    @bp.post("/processes/<process_id>/execution")
+    def execute(process_id: str) -> Response:
+        found = service.get_process(process_id)
+        parsed = parse_execute(request.get_data(cache=False), found)
+        wps_url = f"{base()}/wps"
+        output_url = service.settings.output_url or wps_url + "/outputs/"
+        language = service.settings.languages[0]
+        if wants_async(request.headers.get("Prefer")) and service.supports_jobs(found):
+            job = service.submit(dataclasses.replace(parsed, mode="async", store=True,
+                                                     status=True),
+                                 wps_url, output_url, language)
+            response = jsonify(encode.status_info(job, base()))
+            response.status_code = 201
+            response.headers["Location"] = f"{base()}/jobs/{job.id}"
+            response.headers["Preference-Applied"] = "respond-async"
+            return response
+        result = service.execute(parsed, output_url)
+        if result.error is not None:
+            raise result.error
+        return _results_response(result.outputs, parsed.raw)
+
+    @bp.get("/jobs")
+    def jobs() -> Response:
+        assert service.store is not None
+        limit = _int_param("limit", 10, 1, 1000)
+        offset = _int_param("offset", 0, 0, 10**9)
+        statuses = []
+        for name in request.args.getlist("status"):
+            if name not in _STATUS_BY_CODE:
+                raise InvalidParameterValue(f"Unknown status {name!r}", "status")
+            statuses.append(_STATUS_BY_CODE[name])
+        kinds = request.args.getlist("type")
+        process_ids: list[str | None] = list(request.args.getlist("processID")) or [None]
+        found = [] if kinds and "process" not in kinds else [
+            job for pid in process_ids
+            for job in service.store.list_jobs(statuses=statuses, process_id=pid,
+                                               limit=limit + 1, offset=offset)]
+        links = [encode.link(f"{base()}/jobs?limit={limit}&offset={offset}", "self")]
+        if len(found) > limit:
+            links.append(encode.link(f"{base()}/jobs?limit={limit}&offset={offset + limit}",
+                                     "next"))
+        return jsonify(encode.job_list(found[:limit], base(), links))
+
+    def live_job(job_id: str) -> Any:
+        job = service.get_job(job_id)
+        if job is None or job.status is JobStatus.DISMISSED:
+            raise NoSuchJob(f"No job {job_id!r}", "jobID")
+        return job
+
+    @bp.get("/jobs/<job_id>")
+    def job(job_id: str) -> Response:
+        found = service.get_job(job_id)
+        if found is None:
+            raise NoSuchJob(f"No job {job_id!r}", "jobID")
+        return jsonify(encode.status_info(found, base()))
+
+    @bp.delete("/jobs/<job_id>")
+    def dismiss(job_id: str) -> Response:
+        found = live_job(job_id)
+        service.dismiss(found.id)
+        return jsonify(encode.status_info(found, base(), JobStatus.DISMISSED))
+
+    @bp.get("/jobs/<job_id>/results")
+    def results(job_id: str) -> Response:
+        found = live_job(job_id)
+        if found.status in (JobStatus.ACCEPTED, JobStatus.RUNNING):
+            raise ResultNotReady(f"Job {job_id} is {found.status.value}", "jobID")
+        result = service.job_result(found)
+        if result.error is not None:
+            raise result.error
+        return _results_response(result.outputs, found.request.raw)
+
+    return bp
+
+
+def _dumps(document: Any) -> str:
+    import json
+
+    return json.dumps(document, indent=1)
+
+
+def _raw_part(value: OutputValue) -> tuple[bytes, str]:
+    if value.text is not None:
+        return value.text.encode("utf-8"), "text/plain; charset=utf-8"
+    if value.bbox is not None:
+        return _dumps(encode.bbox_value(value)).encode(), JSON_TYPE
+    fmt = value.selected.format
+    assert value.data is not None and fmt is not None
+    return value.data, fmt.content_type
+
+
+def _results_response(values: list[OutputValue], raw: bool) -> Response:
+    """Results as 18-062r2 table 11 says: a JSON document, a bare value, multipart or links."""
+    if not raw:
+        return jsonify(encode.results(values))
+    if all(v.href is not None for v in values):
+        response = Response(status=204)
+        for value in values:
+            response.headers.add("Link", f'<{value.href}>; rel="{encode.REL}results"; '
+                                         f'title="{value.identifier}"')
+        return response
+    if len(values) == 1:
+        body, content_type = _raw_part(values[0])
+        return Response(body, content_type=content_type)
+    boundary = uuid.uuid4().hex
+    parts = []
+    for value in values:
+        if value.href is not None:
+            headers = f"Content-ID: <{value.identifier}>\r\nContent-Location: {value.href}\r\n"
+            body = b""
+        else:
+            body, content_type = _raw_part(value)
+            headers = f"Content-ID: <{value.identifier}>\r\nContent-Type: {content_type}\r\n"
+        parts.append(f"--{boundary}\r\n{headers}\r\n".encode() + body + b"\r\n")
+    payload = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return Response(payload, content_type=f'multipart/related; boundary="{boundary}"')

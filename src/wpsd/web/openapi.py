@@ -1,0 +1,145 @@
+"""The OpenAPI 3.0 document of this server: its paths, and each process's execute request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..processes.process import Process
+from ..protocol.ogcapi import encode
+from ..service import Service
+
+_LINK = {"type": "object", "required": ["href"], "properties": {
+    "href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"},
+    "title": {"type": "string"}}}
+_LINKS = {"type": "array", "items": _LINK}
+_EXCEPTION = {"type": "object", "required": ["type"], "properties": {
+    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+    "detail": {"type": "string"}, "instance": {"type": "string"}}}
+_STATUS_CODES = {"type": "string",
+                 "enum": ["accepted", "running", "successful", "failed", "dismissed"]}
+_STATUS_INFO: dict[str, Any] = {"type": "object", "required": ["jobID", "status", "type"], "properties": {
+    "jobID": {"type": "string"}, "processID": {"type": "string"},
+    "type": {"type": "string", "enum": ["process"]},
+    "status": _STATUS_CODES,
+    "message": {"type": "string"}, "progress": {"type": "integer", "minimum": 0,
+                                                "maximum": 100},
+    "created": {"type": "string", "format": "date-time"},
+    "started": {"type": "string", "format": "date-time"},
+    "finished": {"type": "string", "format": "date-time"},
+    "updated": {"type": "string", "format": "date-time"},
+    "links": _LINKS}}
+_JSON_ERRORS = {
+    str(code): {"description": text, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/exception"}}}}
+    for code, text in ((400, "Bad request"), (404, "Not found"), (500, "Server error"),
+                       (503, "Busy"))}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _execute_body(process: Process) -> dict[str, Any]:
+    properties = {}
+    for declared in process.inputs:
+        one = encode.schema(declared)
+        qualified = {"type": "object", "required": ["value"], "properties": {"value": {}}}
+        reference = {"type": "object", "required": ["href"],
+                     "properties": {"href": {"type": "string"}}}
+        choices = [one, qualified, reference]
+        if declared.max_occurs > 1:
+            choices.append({"type": "array", "items": one, "maxItems": declared.max_occurs})
+        properties[declared.identifier] = {"oneOf": choices}
+    required = [i.identifier for i in process.inputs if i.min_occurs > 0
+                and getattr(i, "default", None) is None]
+    inputs: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        inputs["required"] = required
+    outputs = {"type": "object", "properties": {
+        o.identifier: {"type": "object", "properties": {
+            "transmissionMode": {"type": "string", "enum": ["value", "reference"]},
+            "format": {"type": "object", "properties": {"mediaType": {"type": "string"}}}}}
+        for o in process.outputs}}
+    return {"type": "object", "additionalProperties": False, "properties": {
+        "inputs": inputs, "outputs": outputs,
+        "response": {"type": "string", "enum": ["raw", "document"]}}}
+
+
+def openapi_document(service: Service, base: str) -> dict[str, Any]:
+    meta = service.settings.metadata
+    ids = [p.identifier for p in service.registry]
+    paths: dict[str, Any] = {
+        "/": {"get": {"operationId": "getLandingPage", "summary": "Landing page",
+                      "responses": {"200": _json({"type": "object", "required": ["links"],
+                                                  "properties": {"links": _LINKS}})}}},
+        "/conformance": {"get": {"operationId": "getConformanceClasses",
+                                 "summary": "Conformance classes",
+                                 "responses": {"200": _json({
+                                     "type": "object", "required": ["conformsTo"],
+                                     "properties": {"conformsTo": {
+                                         "type": "array", "items": {"type": "string"}}}})}}},
+        "/processes": {"get": {
+            "operationId": "getProcesses", "summary": "The processes",
+            "parameters": [
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                            "maximum": 10000, "default": 10}},
+                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+            ],
+            "responses": {"200": _json({"type": "object", "required": ["processes", "links"],
+                                        "properties": {"processes": {"type": "array"},
+                                                       "links": _LINKS}}),
+                          "400": _JSON_ERRORS["400"]}}},
+        "/processes/{processID}": {"get": {
+            "operationId": "getProcessDescription", "summary": "A process description",
+            "parameters": [{"name": "processID", "in": "path", "required": True,
+                            "schema": {"type": "string", "enum": ids}}],
+            "responses": {"200": _json({"type": "object", "required": ["id", "version"]}),
+                          "404": _JSON_ERRORS["404"]}}},
+        "/jobs": {"get": {
+            "operationId": "getJobs", "summary": "The jobs",
+            "parameters": [
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                            "maximum": 1000}},
+                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {"name": "processID", "in": "query", "schema": {"type": "string"}},
+                {"name": "status", "in": "query", "schema": _STATUS_CODES},
+            ],
+            "responses": {"200": _json({"type": "object", "required": ["jobs", "links"],
+                                        "properties": {"jobs": {"type": "array",
+                                                                "items": _STATUS_INFO},
+                                                       "links": _LINKS}}),
+                          "400": _JSON_ERRORS["400"]}}},
+        "/jobs/{jobID}": {
+            "parameters": [{"name": "jobID", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "get": {"operationId": "getStatus", "summary": "A job's status",
+                    "responses": {"200": _json(_STATUS_INFO), "404": _JSON_ERRORS["404"]}},
+            "delete": {"operationId": "dismiss", "summary": "Dismiss a job",
+                       "responses": {"200": _json(_STATUS_INFO), "404": _JSON_ERRORS["404"]}}},
+        "/jobs/{jobID}/results": {"get": {
+            "operationId": "getResult", "summary": "A job's results",
+            "parameters": [{"name": "jobID", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The results"},
+                          "204": {"description": "Results by reference (Link headers)"},
+                          **{k: v for k, v in _JSON_ERRORS.items() if k in ("404", "500")}}}},
+    }
+    for process in service.registry:
+        paths[f"/processes/{process.identifier}/execution"] = {"post": {
+            "operationId": f"execute_{process.identifier}",
+            "summary": f"Execute {process.title}",
+            "parameters": [{"name": "Prefer", "in": "header", "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": _execute_body(process)}}},
+            "responses": {
+                "200": {"description": "Results (document, raw value or multipart)"},
+                "201": _json(_STATUS_INFO, "Job created"),
+                "204": {"description": "Results by reference (Link headers)"},
+                **_JSON_ERRORS}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": meta.title, "description": meta.abstract, "version": "1.0.0"},
+        "servers": [{"url": base}],
+        "paths": paths,
+        "components": {"schemas": {"exception": _EXCEPTION}},
+    }
