@@ -146,10 +146,27 @@ def _ogcapi_registry():  # type: ignore[no-untyped-def]
 
 def ogcapi_errors(document: object, name: str) -> list[str]:
     """Errors of a JSON document against an OGC API - Processes schema (e.g. "statusInfo")."""
-    from jsonschema import Draft7Validator
+    from jsonschema import Draft7Validator, FormatChecker
+
+    # results.yaml offers every string both as `type: string` and as `format: byte` inside
+    # a oneOf: only a checked byte format (base64) tells them apart.
+    checker = FormatChecker()
+
+    @checker.checks("byte", raises=ValueError)
+    def _base64(value: object) -> bool:
+        import base64
+        import binascii
+
+        if not isinstance(value, str):
+            return True
+        try:
+            base64.b64decode(value, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(str(exc)) from exc
+        return True
 
     validator = Draft7Validator({"$ref": f"{OGCAPI_BASE}schemas/{name}.yaml"},
-                                registry=_ogcapi_registry())
+                                registry=_ogcapi_registry(), format_checker=checker)
     return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
 
 

@@ -7,8 +7,8 @@ The protocol layers parse a request into :mod:`wpsd.protocol.requests` models, c
 from __future__ import annotations
 
 import base64
-import dataclasses
 import binascii
+import dataclasses
 import datetime as dt
 import json
 import logging

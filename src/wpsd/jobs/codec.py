@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from ..datatypes.values import BoundingBox
+from ..formats import Format
 from ..protocol.requests import (
     BoundingBoxData,
     ComplexData,
@@ -91,7 +93,8 @@ def load_request(blob: bytes) -> Execute:
 def dump_outputs(values: Sequence[OutputValue]) -> list[dict[str, Any]]:
     return [
         {"identifier": v.identifier, "text": v.text, "data": _b64(v.data),
-         "bbox": _bbox(v.bbox) if v.bbox else None, "href": v.href}
+         "bbox": _bbox(v.bbox) if v.bbox else None, "href": v.href,
+         "format": vars(v.selected.format) if v.selected.format else None}
         for v in values
     ]
 
@@ -103,7 +106,9 @@ def load_outputs(
     by_id = {s.output.identifier: s for s in selected}
     return [
         OutputValue(
-            by_id[item["identifier"]],
+            # The format the output was produced in, which the handler may have chosen.
+            dataclasses.replace(by_id[item["identifier"]], format=Format(**item["format"]))
+            if item.get("format") else by_id[item["identifier"]],
             text=item["text"],
             data=_unb64(item["data"]),
             bbox=_unbbox(item["bbox"]) if item["bbox"] else None,

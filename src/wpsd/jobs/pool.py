@@ -8,6 +8,7 @@ one that overruns its time limit has its slot's process group killed, and nothin
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -77,7 +78,8 @@ def _execute(process_id: str, request: Execute, job_id: str,
     if result.error is not None:
         return "failed", (result.error.code2, result.error.text, result.error.locator)
     # Plain tuples cross the process boundary; declarations stay on each side.
-    return "ok", [(v.identifier, v.text, v.data, v.bbox, v.href) for v in result.outputs]
+    return "ok", [(v.identifier, v.text, v.data, v.bbox, v.href, v.selected.format)
+                  for v in result.outputs]
 
 
 class SyncPool:
@@ -140,8 +142,10 @@ class SyncPool:
         if kind == "failed":
             return [], WPSError.from_code(*payload)
         by_id = {s.output.identifier: s for s in selected}
-        return [OutputValue(by_id[i], text=t, data=d, bbox=b, href=h)
-                for i, t, d, b, h in payload], None
+        # The handler's value may have chosen another of the output's formats.
+        return [OutputValue(dataclasses.replace(by_id[i], format=f), text=t, data=d, bbox=b,
+                            href=h)
+                for i, t, d, b, h, f in payload], None
 
     def shutdown(self) -> None:
         while True:

@@ -17,7 +17,8 @@ _EXCEPTION = {"type": "object", "required": ["type"], "properties": {
     "detail": {"type": "string"}, "instance": {"type": "string"}}}
 _STATUS_CODES = {"type": "string",
                  "enum": ["accepted", "running", "successful", "failed", "dismissed"]}
-_STATUS_INFO: dict[str, Any] = {"type": "object", "required": ["jobID", "status", "type"], "properties": {
+_STATUS_INFO: dict[str, Any] = {"type": "object", "required": ["jobID", "status", "type"],
+                                "properties": {
     "jobID": {"type": "string"}, "processID": {"type": "string"},
     "type": {"type": "string", "enum": ["process"]},
     "status": _STATUS_CODES,
