@@ -7,11 +7,14 @@ with WPS 2.0 GetStatus, and one started with WPS can be seen in /jobs.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..exceptions import (
@@ -31,6 +34,9 @@ from .openapi import openapi_document
 logger = logging.getLogger("wpsd")
 JSON_TYPE = "application/json"
 _STATUS_BY_CODE = {code: status for status, code in encode.STATUS_CODES.items()}
+#: how often an event stream looks at its job, and how long a stream may last at most
+EVENT_INTERVAL = 0.25
+EVENT_STREAM_SECONDS = 3600.0
 
 
 def _int_param(name: str, default: int, low: int, high: int) -> int:
@@ -46,13 +52,32 @@ def _int_param(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def wants_html() -> bool:
+    """HTML for ?f=html or for a client (a browser) that prefers it to JSON."""
+    chosen = request.args.get("f")
+    if chosen:
+        return chosen.lower() == "html"
+    accept = request.accept_mimetypes
+    return accept.best_match([JSON_TYPE, "text/html"]) == "text/html" \
+        and accept["text/html"] > accept[JSON_TYPE]
+
+
 def create_blueprint(service: Service) -> Blueprint:
-    bp = Blueprint("ogcapi", __name__)
+    bp = Blueprint("ogcapi", __name__, template_folder="templates")
 
     def base() -> str:
         if service.settings.url:
             return service.settings.url.rsplit("/", 1)[0]
         return request.url_root.rstrip("/")
+
+    def answer(document: Any, template: str, title: str, **context: Any) -> Response:
+        """The document as JSON, or rendered as an HTML page for browsers."""
+        if wants_html():
+            return Response(render_template(
+                template, document=document, base=base(), title=title,
+                service_title=service.settings.metadata.title, **context),
+                content_type="text/html; charset=utf-8")
+        return jsonify(document)
 
     @bp.errorhandler(WPSError)
     def wps_error(error: WPSError) -> Response:
@@ -73,11 +98,12 @@ def create_blueprint(service: Service) -> Blueprint:
     @bp.get("/")
     def landing() -> Response:
         meta = service.settings.metadata
-        return jsonify(encode.landing_page(base(), meta.title, meta.abstract))
+        return answer(encode.landing_page(base(), meta.title, meta.abstract), "landing.html",
+                      meta.title)
 
     @bp.get("/conformance")
     def conformance() -> Response:
-        return jsonify(encode.conformance())
+        return answer(encode.conformance(), "conformance.html", "Conformance")
 
     @bp.get("/api")
     def api() -> Response:
@@ -99,13 +125,13 @@ def create_blueprint(service: Service) -> Blueprint:
             links.append(encode.link(
                 f"{base()}/processes?limit={limit}&offset={max(0, offset - limit)}", "prev"))
         summaries = [encode.process_summary(p, base(), service.supports_jobs(p)) for p in page]
-        return jsonify({"processes": summaries, "links": links})
+        return answer({"processes": summaries, "links": links}, "processes.html", "Processes")
 
     @bp.get("/processes/<process_id>")
     def process(process_id: str) -> Response:
         found = service.get_process(process_id)
-        return jsonify(encode.process_description(found, base(),
-                                                  service.supports_jobs(found)))
+        description = encode.process_description(found, base(), service.supports_jobs(found))
+        return answer(description, "process.html", found.title, process=description)
 
     @bp.post("/processes/<process_id>/execution")
     def execute(process_id: str) -> Response:
@@ -148,7 +174,7 @@ def create_blueprint(service: Service) -> Blueprint:
         if len(found) > limit:
             links.append(encode.link(f"{base()}/jobs?limit={limit}&offset={offset + limit}",
                                      "next"))
-        return jsonify(encode.job_list(found[:limit], base(), links))
+        return answer(encode.job_list(found[:limit], base(), links), "jobs.html", "Jobs")
 
     def live_job(job_id: str) -> Any:
         job = service.get_job(job_id)
@@ -161,7 +187,37 @@ def create_blueprint(service: Service) -> Blueprint:
         found = service.get_job(job_id)
         if found is None:
             raise NoSuchJob(f"No job {job_id!r}", "jobID")
-        return jsonify(encode.status_info(found, base()))
+        info = encode.status_info(found, base())
+        return answer(info, "job.html", f"Job {job_id}", job=info)
+
+    @bp.get("/jobs/<job_id>/events")
+    def events(job_id: str) -> Response:
+        """Server-Sent Events: the job's statusInfo each time it changes, until it ends."""
+        if service.get_job(job_id) is None:
+            raise NoSuchJob(f"No job {job_id!r}", "jobID")
+        root = base()  # the stream outlives the request context
+
+        def stream() -> Iterator[str]:
+            last, quiet_since = "", time.monotonic()
+            deadline = time.monotonic() + EVENT_STREAM_SECONDS
+            while time.monotonic() < deadline:
+                job = service.get_job(job_id)
+                if job is None:
+                    yield "event: gone\ndata: {}\n\n"
+                    return
+                payload = json.dumps(encode.status_info(job, root))
+                if payload != last:
+                    last, quiet_since = payload, time.monotonic()
+                    yield f"event: status\ndata: {payload}\n\n"
+                elif time.monotonic() - quiet_since > 15:
+                    quiet_since = time.monotonic()
+                    yield ": still running\n\n"  # keeps proxies from closing the stream
+                if job.status.finished:
+                    return
+                time.sleep(EVENT_INTERVAL)
+
+        return Response(stream(), content_type="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @bp.delete("/jobs/<job_id>")
     def dismiss(job_id: str) -> Response:
@@ -177,14 +233,15 @@ def create_blueprint(service: Service) -> Blueprint:
         result = service.job_result(found)
         if result.error is not None:
             raise result.error
+        if wants_html():
+            return answer(encode.results(result.outputs), "results.html", "Results",
+                          job_id=job_id)
         return _results_response(result.outputs, found.request.raw)
 
     return bp
 
 
 def _dumps(document: Any) -> str:
-    import json
-
     return json.dumps(document, indent=1)
 
 
