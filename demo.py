@@ -31,6 +31,7 @@ from wpsd import (
     load_settings,
     process,
 )
+from wpsd.exceptions import WrongInputData
 from wpsd.formats import GEOJSON, JSON, TEXT, XML
 
 
@@ -99,13 +100,17 @@ def _geometries(value: ComplexValue) -> list[Any]:
     """The shapely geometries of a GeoJSON document: a FeatureCollection, Feature or geometry."""
     from shapely.geometry import shape
 
-    doc = value.json()
-    kind = doc.get("type") if isinstance(doc, dict) else None
-    if kind == "FeatureCollection":
-        return [shape(f["geometry"]) for f in doc.get("features", []) if f.get("geometry")]
-    if kind == "Feature":
-        return [shape(doc["geometry"])] if doc.get("geometry") else []
-    return [shape(doc)]
+    try:
+        doc = value.json()
+        kind = doc.get("type") if isinstance(doc, dict) else None
+        if kind == "FeatureCollection":
+            return [shape(f["geometry"]) for f in doc["features"] if f.get("geometry")]
+        if kind == "Feature":
+            return [shape(doc["geometry"])] if doc.get("geometry") else []
+        return [shape(doc)]
+    except Exception as exc:  # whatever the document lacks, the client sent it
+        raise WrongInputData(f"Input {value.name.rsplit('_', 1)[0]!r} is not valid GeoJSON "
+                             f"({type(exc).__name__}: {exc})", "features") from None
 
 
 def _collection(geometries: list[Any]) -> dict[str, Any]:

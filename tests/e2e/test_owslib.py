@@ -147,8 +147,8 @@ def test_errors_reach_owslib(wps):
     failed = wps.execute("area", [("features", ComplexDataInput("{", mimeType="application/json"))],
                          mode=SYNC)
     # A ProcessFailed document: OWSLib reports its ExceptionReport as errors.
-    assert failed.errors[0].code == "NoApplicableCode"
-    assert "failed: JSONDecodeError" in failed.errors[0].text
+    assert failed.errors[0].code == "InvalidParameterValue"
+    assert "is not valid GeoJSON (JSONDecodeError" in failed.errors[0].text
 
 
 def test_raw_output_and_kvp_with_plain_http(demo_server):

@@ -29,7 +29,7 @@ from ..protocol.ogcapi import encode
 from ..protocol.ogcapi.parse import parse_execute, wants_async
 from ..results import OutputValue
 from ..service import Service
-from .openapi import openapi_document
+from .openapi import MAX_OFFSET, openapi_document
 
 logger = logging.getLogger("wpsd")
 JSON_TYPE = "application/json"
@@ -114,7 +114,7 @@ def create_blueprint(service: Service) -> Blueprint:
     @bp.get("/processes")
     def processes() -> Response:
         limit = _int_param("limit", 10, 1, 10000)
-        offset = _int_param("offset", 0, 0, 10**9)
+        offset = _int_param("offset", 0, 0, MAX_OFFSET)
         everything = list(service.registry)
         page = everything[offset:offset + limit]
         links = [encode.link(f"{base()}/processes?limit={limit}&offset={offset}", "self")]
@@ -158,7 +158,7 @@ def create_blueprint(service: Service) -> Blueprint:
     def jobs() -> Response:
         assert service.store is not None
         limit = _int_param("limit", 10, 1, 1000)
-        offset = _int_param("offset", 0, 0, 10**9)
+        offset = _int_param("offset", 0, 0, MAX_OFFSET)
         statuses = []
         for name in request.args.getlist("status"):
             if name not in _STATUS_BY_CODE:

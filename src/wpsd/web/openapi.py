@@ -8,6 +8,9 @@ from ..processes.process import Process
 from ..protocol.ogcapi import encode
 from ..service import Service
 
+#: the largest offset into the process and job lists (see web/ogcapi.py)
+MAX_OFFSET = 10**9
+
 _LINK = {"type": "object", "required": ["href"], "properties": {
     "href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"},
     "title": {"type": "string"}}}
@@ -53,17 +56,23 @@ def _execute_body(process: Process) -> dict[str, Any]:
         properties[declared.identifier] = {"oneOf": choices}
     required = [i.identifier for i in process.inputs if i.min_occurs > 0
                 and getattr(i, "default", None) is None]
-    inputs: dict[str, Any] = {"type": "object", "properties": properties}
+    inputs: dict[str, Any] = {"type": "object", "properties": properties,
+                              "additionalProperties": False}
     if required:
         inputs["required"] = required
-    outputs = {"type": "object", "properties": {
-        o.identifier: {"type": "object", "properties": {
+    outputs = {"type": "object", "additionalProperties": False, "properties": {
+        o.identifier: {"type": "object", "additionalProperties": False, "properties": {
             "transmissionMode": {"type": "string", "enum": ["value", "reference"]},
-            "format": {"type": "object", "properties": {"mediaType": {"type": "string"}}}}}
+            "format": {"type": "object", "additionalProperties": False, "properties": {
+                "mediaType": {"type": "string"}, "encoding": {"type": "string"},
+                "schema": {"type": "string"}}}}}
         for o in process.outputs}}
-    return {"type": "object", "additionalProperties": False, "properties": {
+    body: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {
         "inputs": inputs, "outputs": outputs,
         "response": {"type": "string", "enum": ["raw", "document"]}}}
+    if required:
+        body["required"] = ["inputs"]
+    return body
 
 
 def openapi_document(service: Service, base: str) -> dict[str, Any]:
@@ -84,7 +93,8 @@ def openapi_document(service: Service, base: str) -> dict[str, Any]:
             "parameters": [
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                             "maximum": 10000, "default": 10}},
-                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
+                                                             "maximum": MAX_OFFSET}},
             ],
             "responses": {"200": _json({"type": "object", "required": ["processes", "links"],
                                         "properties": {"processes": {"type": "array"},
@@ -101,7 +111,8 @@ def openapi_document(service: Service, base: str) -> dict[str, Any]:
             "parameters": [
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                             "maximum": 1000}},
-                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
+                                                             "maximum": MAX_OFFSET}},
                 {"name": "processID", "in": "query", "schema": {"type": "string"}},
                 {"name": "status", "in": "query", "schema": _STATUS_CODES},
             ],

@@ -63,6 +63,10 @@ def parse_execute(body: bytes, process: Process) -> Execute:
         if not isinstance(spec, dict):
             raise InvalidParameterValue(f"Output {ident!r} must be described by an object", ident)
         fmt = spec.get("format") or {}
+        if not isinstance(fmt, dict) or not all(
+                isinstance(fmt.get(k, ""), str) for k in ("mediaType", "encoding", "schema")):
+            raise InvalidParameterValue(f"Output {ident!r}: format must be an object of strings",
+                                        ident)
         mode = spec.get("transmissionMode", "value")
         if mode not in ("value", "reference"):
             raise InvalidParameterValue("transmissionMode must be value or reference", ident)
