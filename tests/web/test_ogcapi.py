@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from helpers import alive
 from schemas import assert_ogcapi_valid
 
 REL = "http://www.opengis.net/def/rel/ogc/1.0/"
@@ -180,16 +181,24 @@ def test_async_job_and_results(client):
     assert get(client, "/jobs?type=other", schema="jobList").get_json()["jobs"] == []
 
 
-def test_results_not_ready_and_dismiss(client):
+def test_results_not_ready_and_dismiss(client, app):
     response = execute(client, "echo", {"inputs": {"message": "x", "pause": 30}},
                        prefer="respond-async", status=201)
     location = response.headers["Location"]
+    store = app.extensions["wpsd"].store
+    deadline = time.monotonic() + 30
+    while (worker := store.get(location.rsplit("/", 1)[1]).pid) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     not_ready = get(client, location + "/results", 404, schema="exception").get_json()
     assert not_ready["type"] == EXC + "result-not-ready"
     dismissed = client.delete(location)
     assert dismissed.status_code == 200
     assert_ogcapi_valid(dismissed.get_json(), "statusInfo")
     assert dismissed.get_json()["status"] == "dismissed"
+    while alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(worker), "DELETE must end the job's OS process"
     assert get(client, location, schema="statusInfo").get_json()["status"] == "dismissed"
     gone = get(client, location + "/results", 404, schema="exception").get_json()
     assert gone["type"] == EXC + "no-such-job"
