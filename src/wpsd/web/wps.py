@@ -28,6 +28,7 @@ from ..exceptions import (
     WPSError,
 )
 from ..jobs.job import JobStatus
+from ..protocol.ows import kvp_operation
 from ..protocol.requests import (
     DescribeProcess,
     Dismiss,
@@ -48,7 +49,7 @@ from .errors import XML_TYPE, wps_error_response
 #: highest first: GetCapabilities answers with the highest version the client accepts
 SUPPORTED_VERSIONS = ("2.0.0", "1.0.0")
 DEFAULT_VERSION = "1.0.0"
-_ALL_OPERATIONS = {name.lower(): name for name in parse.OPERATIONS + parse2.OPERATIONS}
+_ALL_OPERATIONS = tuple(dict.fromkeys(parse.OPERATIONS + parse2.OPERATIONS))
 # Documents are cached per service URL; the URL comes from the Host header, which clients
 # choose, so the caches are bounded.
 _CACHE_SIZE = 64
@@ -111,7 +112,7 @@ class WPSEndpoint:
         query = request.query_string.decode("utf-8", errors="replace")
         raw = parse.split_query(query)
         params = {name: unquote_plus(value) for name, value in raw.items()}
-        operation = _operation(params)
+        operation = kvp_operation(params, _ALL_OPERATIONS)
         if operation == "GetCapabilities":
             accepted = params.get("acceptversions") or params.get("version") or ""
             versions = [v.strip() for v in accepted.split(",") if v.strip()]
@@ -242,21 +243,6 @@ class WPSEndpoint:
                                                       self.service.supports_jobs))
         return to_bytes(encode.process_descriptions(processes, language,
                                                     self.service.supports_jobs))
-
-
-def _operation(params: dict[str, str]) -> str:
-    service = params.get("service")
-    if not service:
-        raise MissingParameterValue("Parameter 'service' is missing", "service")
-    if service.upper() != "WPS":
-        raise InvalidParameterValue(f"Service {service!r} is not offered; use 'WPS'", "service")
-    name = params.get("request")
-    if not name:
-        raise MissingParameterValue("Parameter 'request' is missing", "request")
-    try:
-        return _ALL_OPERATIONS[name.lower()]
-    except KeyError:
-        raise OperationNotSupported(f"Operation {name!r} is not supported", "request") from None
 
 
 def _negotiate(accepted: list[str]) -> str:

@@ -13,7 +13,7 @@ from lxml import etree
 
 from ...config import ServiceMetadata
 from ...datatypes.inputs import BoundingBoxInput, ComplexInput, Input, LiteralInput
-from ...datatypes.literals import AllowedValues, LiteralDomain, Range
+from ...datatypes.literals import AllowedValues, LiteralDomain
 from ...datatypes.outputs import BoundingBoxOutput, ComplexOutput, LiteralOutput, Output
 from ...datatypes.values import BoundingBox
 from ...exceptions import WPSError
@@ -27,6 +27,8 @@ from ...protocol.requests import (
     ReferenceData,
 )
 from ...results import ExecuteResult, OutputValue
+from ..ows import bounding_box as ows_bounding_box
+from ..ows import format_attributes, value_range
 from ..xml import NS_OWS11, NS_WPS10, NS_XML, OWS11, WPS10, parse_xml, qname, xlink
 from .parse import OPERATIONS, VERSION
 
@@ -192,18 +194,7 @@ def _allowed_values(allowed: AllowedValues, domain: LiteralDomain) -> etree._Ele
     fmt = domain.data_type.format
     element = O.AllowedValues(*[O.Value(fmt(v)) for v in allowed.values])
     for rng in allowed.ranges:
-        element.append(_range(rng))
-    return element
-
-
-def _range(rng: Range) -> etree._Element:
-    element = O.Range({qname(NS_OWS11, "rangeClosure"): rng.closure.value})
-    if rng.minimum is not None:
-        element.append(O.MinimumValue(str(rng.minimum)))
-    if rng.maximum is not None:
-        element.append(O.MaximumValue(str(rng.maximum)))
-    if rng.spacing is not None:
-        element.append(O.Spacing(str(rng.spacing)))
+        element.append(value_range(O, NS_OWS11, rng))
     return element
 
 
@@ -276,18 +267,10 @@ def _output_definition(
     if as_reference:
         element.set("asReference", "true")
     if fmt is not None:
-        _format_attributes(element, fmt)
+        format_attributes(element, fmt)
     if uom:
         element.set("uom", uom)
     return element
-
-
-def _format_attributes(element: etree._Element, fmt: Format) -> None:
-    element.set("mimeType", fmt.mime_type)
-    if fmt.encoding:
-        element.set("encoding", fmt.encoding)
-    if fmt.schema:
-        element.set("schema", fmt.schema)
 
 
 def _output_value(value: OutputValue) -> etree._Element:
@@ -297,7 +280,7 @@ def _output_value(value: OutputValue) -> etree._Element:
         reference = W.Reference(href=value.href)
         fmt = value.selected.format
         if fmt is not None:
-            _format_attributes(reference, fmt)
+            format_attributes(reference, fmt)
         else:
             reference.set("mimeType", "text/plain")
         element.append(reference)
@@ -310,7 +293,7 @@ def _output_value(value: OutputValue) -> etree._Element:
             literal.set("uom", value.selected.uom)
         element.append(W.Data(literal))
     elif value.bbox is not None:
-        element.append(W.Data(_bbox(W.BoundingBoxData, value.bbox)))
+        element.append(W.Data(ows_bounding_box(W.BoundingBoxData, O, value.bbox)))
     else:
         assert value.data is not None and value.selected.format is not None
         element.append(W.Data(complex_data(value.data, value.selected.format)))
@@ -320,7 +303,7 @@ def _output_value(value: OutputValue) -> etree._Element:
 def complex_data(data: bytes, fmt: Format) -> etree._Element:
     """A wps:ComplexData holding data: XML embedded as elements, text as text, else base64."""
     element = W.ComplexData()
-    _format_attributes(element, fmt)
+    format_attributes(element, fmt)
     complex_data_content(element, data, fmt)
     return element
 
@@ -344,20 +327,9 @@ def complex_data_content(element: etree._Element, data: bytes, fmt: Format) -> N
     element.text = base64.b64encode(data).decode("ascii")
 
 
-def _bbox(maker: object, bbox: BoundingBox) -> etree._Element:
-    element = maker(  # type: ignore[operator]
-        O.LowerCorner(" ".join(repr(float(v)) for v in bbox.lower)),
-        O.UpperCorner(" ".join(repr(float(v)) for v in bbox.upper)),
-        dimensions=str(bbox.dimensions),
-    )
-    if bbox.crs:
-        element.set("crs", bbox.crs)
-    return element
-
-
 def bounding_box(bbox: BoundingBox) -> etree._Element:
     """An ows:BoundingBox document, the raw form of a bounding box output."""
-    return _bbox(O.BoundingBox, bbox)
+    return ows_bounding_box(O.BoundingBox, O, bbox)
 
 
 def _lineage_input(process: Process, data_input: DataInput) -> etree._Element:
@@ -385,7 +357,7 @@ def _lineage_input(process: Process, data_input: DataInput) -> etree._Element:
             fmt = Format(value.mime_type or "text/xml", value.encoding, value.schema)
         element.append(W.Data(complex_data(value.data, fmt)))
     elif isinstance(value, BoundingBoxData):
-        element.append(W.Data(_bbox(W.BoundingBoxData, value.bbox)))
+        element.append(W.Data(ows_bounding_box(W.BoundingBoxData, O, value.bbox)))
     return element
 
 

@@ -22,6 +22,7 @@ from ...exceptions import (
     WPSError,
 )
 from ...processes.process import Process
+from ..ows import check_service, kvp_operation
 from ..requests import (
     BoundingBoxData,
     ComplexData,
@@ -39,7 +40,6 @@ from ..xml import NS_OWS11, NS_WPS10, fragment_bytes, parse_xml, qname, xlink
 
 VERSION = "1.0.0"
 OPERATIONS = ("GetCapabilities", "DescribeProcess", "Execute")
-_OPERATION_BY_LOWER = {name.lower(): name for name in OPERATIONS}
 
 ProcessLookup = Callable[[str], Process | None]
 
@@ -65,7 +65,7 @@ def split_query(query: str) -> dict[str, str]:
 def parse_kvp(query: str, lookup: ProcessLookup) -> Request:
     raw = split_query(query)
     params = {name: unquote_plus(value) for name, value in raw.items()}
-    operation = _check_service_and_request(params)
+    operation = kvp_operation(params, OPERATIONS)
     language = params.get("language") or None
     if operation == "GetCapabilities":
         versions = params.get("acceptversions") or params.get("version") or ""
@@ -109,21 +109,6 @@ def parse_kvp(query: str, lookup: ProcessLookup) -> Request:
         mode="async" if _kvp_bool(params, "storeexecuteresponse") else "sync",
         language=language,
     )
-
-
-def _check_service_and_request(params: Mapping[str, str]) -> str:
-    service = params.get("service")
-    if not service:
-        raise MissingParameterValue("Parameter 'service' is missing", "service")
-    if service.upper() != "WPS":
-        raise InvalidParameterValue(f"Service {service!r} is not offered; use 'WPS'", "service")
-    request = params.get("request")
-    if not request:
-        raise MissingParameterValue("Parameter 'request' is missing", "request")
-    try:
-        return _OPERATION_BY_LOWER[request.lower()]
-    except KeyError:
-        raise OperationNotSupported(f"Operation {request!r} is not supported", "request") from None
 
 
 def _check_version(version: str | None) -> str:
@@ -265,11 +250,7 @@ def parse_xml_request(body: bytes | etree._Element) -> Request:
     operation = etree.QName(root).localname
     if operation not in OPERATIONS:
         raise OperationNotSupported(f"Operation {operation!r} is not supported", "request")
-    service = root.get("service")
-    if not service:
-        raise MissingParameterValue("Attribute 'service' is missing", "service")
-    if service.upper() != "WPS":
-        raise InvalidParameterValue(f"Service {service!r} is not offered; use 'WPS'", "service")
+    check_service(root.get("service"))
     language = root.get("language") or None
     if operation == "GetCapabilities":
         versions = root.findall(f"{{{_WPS}}}AcceptVersions/{{{_OWS}}}Version")

@@ -17,6 +17,8 @@ from ...formats import TEXT, Format
 from ...jobs.job import Job, JobStatus
 from ...processes.process import Process
 from ...results import OutputValue
+from ..ows import bounding_box as ows_bounding_box
+from ..ows import format_attributes, value_range
 from ..wps1.encode import complex_data_content
 from ..xml import NS_OWS20, NS_XML, OWS20, WPS20, qname, xlink
 from .parse import OPERATIONS, VERSION
@@ -145,14 +147,7 @@ def _literal(domain: LiteralDomain, default: object = None) -> etree._Element:
         allowed = O.AllowedValues(*[O.Value(dtype.format(v))
                                     for v in domain.allowed_values.values])
         for rng in domain.allowed_values.ranges:
-            element = O.Range({qname(NS_OWS20, "rangeClosure"): rng.closure.value})
-            if rng.minimum is not None:
-                element.append(O.MinimumValue(str(rng.minimum)))
-            if rng.maximum is not None:
-                element.append(O.MaximumValue(str(rng.maximum)))
-            if rng.spacing is not None:
-                element.append(O.Spacing(str(rng.spacing)))
-            allowed.append(element)
+            allowed.append(value_range(O, NS_OWS20, rng))
     parts = [allowed, O.DataType(dtype.name, {qname(NS_OWS20, "reference"): dtype.reference})]
     if domain.uoms:
         parts.append(O.UOM(domain.uoms[0]))
@@ -228,7 +223,7 @@ def _output_value(value: OutputValue) -> etree._Element:
     fmt = value.selected.format
     if value.href is not None:
         reference = W.Reference({xlink("href"): value.href})
-        _encoding_attributes(reference, fmt or TEXT)
+        format_attributes(reference, fmt or TEXT)
         element.append(reference)
     elif value.text is not None:
         literal = W.LiteralValue(value.text)
@@ -243,29 +238,14 @@ def _output_value(value: OutputValue) -> etree._Element:
     else:
         assert value.data is not None and fmt is not None
         data = W.Data()
-        _encoding_attributes(data, fmt)
+        format_attributes(data, fmt)
         complex_data_content(data, value.data, fmt)
         element.append(data)
     return element
 
 
-def _encoding_attributes(element: etree._Element, fmt: Format) -> None:
-    element.set("mimeType", fmt.mime_type)
-    if fmt.encoding:
-        element.set("encoding", fmt.encoding)
-    if fmt.schema:
-        element.set("schema", fmt.schema)
-
-
 def bounding_box(bbox: BoundingBox) -> etree._Element:
-    element = O.BoundingBox(
-        O.LowerCorner(" ".join(repr(float(v)) for v in bbox.lower)),
-        O.UpperCorner(" ".join(repr(float(v)) for v in bbox.upper)),
-        dimensions=str(bbox.dimensions),
-    )
-    if bbox.crs:
-        element.set("crs", bbox.crs)
-    return element
+    return ows_bounding_box(O.BoundingBox, O, bbox)
 
 
 # ---------------------------------------------------------------- errors

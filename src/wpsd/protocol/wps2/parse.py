@@ -17,6 +17,7 @@ from ...exceptions import (
     WrongInputData,
 )
 from ...processes.process import Process
+from ..ows import check_service
 from ..requests import (
     BoundingBoxData,
     ComplexData,
@@ -70,11 +71,7 @@ def parse_xml_request(root: etree._Element, lookup: ProcessLookup) -> Request:
     operation = etree.QName(root).localname
     if operation not in OPERATIONS:
         raise OperationNotSupported(f"Operation {operation!r} is not supported", "request")
-    service = root.get("service")
-    if not service:
-        raise MissingParameterValue("Attribute 'service' is missing", "service")
-    if service.upper() != "WPS":
-        raise InvalidParameterValue(f"Service {service!r} is not offered; use 'WPS'", "service")
+    check_service(root.get("service"))
     language = root.get("{http://www.w3.org/XML/1998/namespace}lang") or None
     if operation == "GetCapabilities":
         versions = root.findall(f"{{{_O}}}AcceptVersions/{{{_O}}}Version")

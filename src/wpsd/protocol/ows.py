@@ -1,0 +1,70 @@
+"""What WPS 1.0.0 and 2.0.0 share from OWS Common: request checks and element builders.
+
+The builders take the element maker of the OWS version in use (ows/1.1 or ows/2.0), whose
+elements have the same names and shapes in both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from lxml import etree
+from lxml.builder import ElementMaker
+
+from ..datatypes.literals import Range
+from ..datatypes.values import BoundingBox
+from ..exceptions import InvalidParameterValue, MissingParameterValue, OperationNotSupported
+from ..formats import Format
+from .xml import qname
+
+
+def check_service(service: str | None) -> None:
+    if not service:
+        raise MissingParameterValue("Parameter 'service' is missing", "service")
+    if service.upper() != "WPS":
+        raise InvalidParameterValue(f"Service {service!r} is not offered; use 'WPS'", "service")
+
+
+def kvp_operation(params: Mapping[str, str], operations: Sequence[str]) -> str:
+    """The operation a KVP request names (case-insensitively), after checking its service."""
+    check_service(params.get("service"))
+    name = params.get("request")
+    if not name:
+        raise MissingParameterValue("Parameter 'request' is missing", "request")
+    for operation in operations:
+        if operation.lower() == name.lower():
+            return operation
+    raise OperationNotSupported(f"Operation {name!r} is not supported", "request")
+
+
+def format_attributes(element: etree._Element, fmt: Format) -> None:
+    """mimeType, encoding and schema attributes, as WPS data and references carry them."""
+    element.set("mimeType", fmt.mime_type)
+    if fmt.encoding:
+        element.set("encoding", fmt.encoding)
+    if fmt.schema:
+        element.set("schema", fmt.schema)
+
+
+def value_range(ows: ElementMaker, namespace: str, rng: Range) -> etree._Element:
+    element: etree._Element = ows.Range({qname(namespace, "rangeClosure"): rng.closure.value})
+    if rng.minimum is not None:
+        element.append(ows.MinimumValue(str(rng.minimum)))
+    if rng.maximum is not None:
+        element.append(ows.MaximumValue(str(rng.maximum)))
+    if rng.spacing is not None:
+        element.append(ows.Spacing(str(rng.spacing)))
+    return element
+
+
+def bounding_box(make: Callable[..., etree._Element], ows: ElementMaker,
+                 bbox: BoundingBox) -> etree._Element:
+    """A bounding box element (``make`` names it: ows:BoundingBox, wps:BoundingBoxData...)."""
+    element = make(
+        ows.LowerCorner(" ".join(repr(float(v)) for v in bbox.lower)),
+        ows.UpperCorner(" ".join(repr(float(v)) for v in bbox.upper)),
+        dimensions=str(bbox.dimensions),
+    )
+    if bbox.crs:
+        element.set("crs", bbox.crs)
+    return element
