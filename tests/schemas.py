@@ -173,3 +173,30 @@ def ogcapi_errors(document: object, name: str) -> list[str]:
 def assert_ogcapi_valid(document: object, name: str) -> None:
     errors = ogcapi_errors(document, name)
     assert not errors, f"not valid against {name}.yaml:\n" + "\n".join(errors)
+
+
+@cache
+def _ets_registry():  # type: ignore[no-untyped-def]
+    """The OpenAPI document bundled in ets-ogcapi-processes10, which the suite validates with."""
+    import yaml
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT7
+
+    relative = "ogcapi-processes/ets-ogcapi-processes10/api-processes10.yaml"
+    folder = schema_dir()
+    if folder is None:
+        raise SchemaUnavailable(f"the CITE suite's OpenAPI document ({relative}) is only in the "
+                                "shared schema folder; set WPSD_SCHEMAS")
+    document = yaml.safe_load((folder / relative).read_text())
+    return Registry().with_resource("urn:ets", Resource.from_contents(
+        document, default_specification=DRAFT7))
+
+
+def assert_ets_valid(document: object, component: str) -> None:
+    """Valid against a schema component of the suite's bundled OpenAPI document."""
+    from jsonschema import Draft7Validator
+
+    validator = Draft7Validator({"$ref": f"urn:ets#/components/schemas/{component}"},
+                                registry=_ets_registry())
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+    assert not errors, f"not valid against the suite's {component}:\n" + "\n".join(errors)

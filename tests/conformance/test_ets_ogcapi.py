@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from schemas import assert_ogcapi_valid
+from schemas import assert_ets_valid, assert_ogcapi_valid
 
 REL = "http://www.opengis.net/def/rel/ogc/1.0/"
 EXC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
@@ -94,6 +94,7 @@ def test_a8_a12_process_list(iut):
     everything = requests.get(iut + "/processes", headers=JSON, timeout=10).json()
     assert everything["processes"]
     assert_ogcapi_valid(everything, "processList")
+    assert_ets_valid(everything, "processList")
     for summary in everything["processes"]:
         assert summary["id"] and summary["version"]
     one = requests.get(iut + "/processes?limit=1", headers=JSON, timeout=10).json()
@@ -102,6 +103,9 @@ def test_a8_a12_process_list(iut):
 
 def test_a13_a15_process(iut, echo):
     assert_ogcapi_valid(echo, "process")
+    for summary in requests.get(iut + "/processes?limit=100", timeout=10).json()["processes"]:
+        description = requests.get(f"{iut}/processes/{summary['id']}", timeout=10).json()
+        assert_ets_valid(description, "process")
     assert isinstance(echo["inputs"], dict) and isinstance(echo["outputs"], dict)
     assert all("schema" in item for item in [*echo["inputs"].values(),
                                              *echo["outputs"].values()])
@@ -152,6 +156,7 @@ def test_a16_a19_a34_a36_job_creation(iut, echo):
     assert location.startswith("http")
     status = requests.get(location, timeout=10)
     assert_ogcapi_valid(status.json(), "statusInfo")
+    assert_ets_valid(status.json(), "statusInfo")
 
 
 def test_a38_a40_async_results(iut, echo):
@@ -205,6 +210,7 @@ def test_a64_a71_job_list(iut, echo):
     jobs = requests.get(iut + "/jobs", headers=JSON, timeout=10).json()
     assert jobs["jobs"]
     assert_ogcapi_valid(jobs, "jobList")
+    assert_ets_valid(jobs, "jobList")
 
 
 def test_dismiss(iut, echo):
