@@ -143,6 +143,7 @@ def run_side(side: str, rounds: int, requests: int) -> dict[str, Any]:
         results[name] = best * 1000
     if side == "wpsd":
         results["status document (wpsd only)"] = _status_poll(client, app, rounds, requests)
+        results.update(_other_protocols(client, rounds, requests))
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if side == "wpsd":
         app.extensions["wpsd"].close()  # ends the worker processes, so their peak is counted
@@ -174,6 +175,29 @@ def _status_poll(client: Any, app: Any, rounds: int, requests: int) -> float:
     return best * 1000
 
 
+def _other_protocols(client: Any, rounds: int, requests: int) -> dict[str, float]:
+    """WPS 2.0.0 and OGC API - Processes, which PyWPS does not offer."""
+    requests_ = {
+        "WPS 2.0 DescribeProcess (wpsd only)": lambda: client.get(
+            "/wps?service=WPS&version=2.0.0&request=DescribeProcess&identifier=say_hello"),
+        "OGC API process (wpsd only)": lambda: client.get("/processes/say_hello"),
+        "OGC API execute (wpsd only)": lambda: client.post(
+            "/processes/say_hello/execution", json={"inputs": {"name": "Bench"}}),
+    }
+    figures = {}
+    for name, call in requests_.items():
+        call()
+        best = float("inf")
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(requests):
+                response = call()
+                assert response.status_code == 200, response.data
+            best = min(best, (time.perf_counter() - start) / requests)
+        figures[name] = best * 1000
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -195,19 +219,19 @@ def main() -> None:
 
     print(f"wpsd vs PyWPS {pywps.__version__}: best of {args.rounds} rounds, "
           f"{args.requests} requests a round (110 KB case: a tenth)")
-    print(f"{'operation':28} {'wpsd ms':>9} {'PyWPS ms':>9} {'PyWPS/wpsd':>11}")
+    print(f"{'operation':36} {'wpsd ms':>9} {'PyWPS ms':>9} {'PyWPS/wpsd':>11}")
     for name, ours in sides["wpsd"]["ms"].items():
         peer = sides["pywps"]["ms"].get(name)
         if peer is None:
-            print(f"{name:28} {ours:9.3f} {'-':>9} {'-':>11}")
+            print(f"{name:36} {ours:9.3f} {'-':>9} {'-':>11}")
         else:
-            print(f"{name:28} {ours:9.3f} {peer:9.3f} {peer / ours:10.1f}x")
+            print(f"{name:36} {ours:9.3f} {peer:9.3f} {peer / ours:10.1f}x")
     for key, label in (("rss_ready_mb", "server RSS after start, MB"),
                        ("rss_peak_mb", "server peak RSS, MB"),
                        ("rss_worker_mb", "largest worker peak RSS, MB")):
         ours, peer = sides["wpsd"][key], sides["pywps"][key]
         ratio = f"{peer / ours:10.2f}x" if ours and peer else f"{'-':>11}"
-        print(f"{label:28} {ours:9.1f} {peer:9.1f} {ratio}")
+        print(f"{label:36} {ours:9.1f} {peer:9.1f} {ratio}")
     print("wpsd runs every execution in worker processes (a crash fails only that execution);"
           "\nPyWPS runs synchronous executions inside the server process.")
 
