@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import http.server
+import json
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -80,6 +81,34 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Records every POST (path, JSON body) for callback tests."""
+
+    received: list[tuple[str, Any]]
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.received.append((self.path, json.loads(body)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def callback_server() -> Iterator[tuple[str, list[tuple[str, Any]]]]:
+    """A loopback server that records callbacks: (base URL, list of (path, document))."""
+    received: list[tuple[str, Any]] = []
+    handler = type("Recorder", (_Recorder,), {"received": received})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", received
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="session")

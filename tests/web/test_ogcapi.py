@@ -246,3 +246,48 @@ def test_openapi_document(client):
     assert api["openapi"].startswith("3.0")
     assert "/processes/echo/execution" in api["paths"]
     assert api["paths"]["/processes/{processID}"]["get"]["parameters"][0]["schema"]["enum"]
+
+
+def wait_for_callbacks(received, count, timeout=30):
+    deadline = time.monotonic() + timeout
+    while len(received) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return dict(received)
+
+
+def test_callbacks_of_a_successful_job(client, callback_server):
+    base, received = callback_server
+    subscriber = {"successUri": base + "/done", "inProgressUri": base + "/running",
+                  "failedUri": base + "/failed"}
+    response = execute(client, "say_hello", {"inputs": {"name": "callback"},
+                                             "subscriber": subscriber},
+                       prefer="respond-async", status=201)
+    job_id = response.get_json()["jobID"]
+    calls = wait_for_callbacks(received, 2)
+    assert set(calls) == {"/running", "/done"}
+    assert_ogcapi_valid(calls["/running"], "statusInfo")
+    assert calls["/running"]["jobID"] == job_id and calls["/running"]["status"] == "running"
+    assert calls["/done"] == {"response": "Hello callback"}
+    assert get(client, "/conformance").get_json()["conformsTo"].count(
+        "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/callback") == 1
+
+
+def test_callback_of_a_failed_job(client, callback_server):
+    base, received = callback_server
+    execute(client, "fail", {"subscriber": {"successUri": base + "/done",
+                                            "failedUri": base + "/failed"}},
+            prefer="respond-async", status=201)
+    calls = wait_for_callbacks(received, 1)
+    assert list(calls) == ["/failed"]
+    assert_ogcapi_valid(calls["/failed"], "statusInfo")
+    assert calls["/failed"]["status"] == "failed"
+    assert "broke on purpose" in calls["/failed"]["message"]
+
+
+@pytest.mark.parametrize("subscriber", [
+    {"successUri": "file:///etc/passwd"}, {"successUri": 5}, {"nextUri": "http://x/"},
+    "http://x/"])
+def test_bad_subscribers(client, subscriber):
+    response = execute(client, "say_hello", {"inputs": {"name": "x"}, "subscriber": subscriber},
+                       prefer="respond-async", status=400)
+    assert response.get_json()["title"] == "InvalidParameterValue"

@@ -79,6 +79,7 @@ def dump_request(request: Execute) -> bytes:
         "status": request.status,
         "store": request.store,
         "mode": request.mode,
+        "subscriber": [list(pair) for pair in request.subscriber],
         "language": request.language,
     }).encode("utf-8")
 
@@ -87,6 +88,7 @@ def load_request(blob: bytes) -> Execute:
     data = json.loads(blob)
     data["inputs"] = tuple(DataInput(i["identifier"], _unvalue(i["value"])) for i in data["inputs"])
     data["outputs"] = tuple(OutputRequest(**o) for o in data["outputs"])
+    data["subscriber"] = tuple(tuple(pair) for pair in data.get("subscriber", ()))
     return Execute(**data)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from .. import callbacks
 from ..exceptions import NoApplicableCode, WPSError
 from ..service import Service, select_outputs
 from .codec import dump_outputs
@@ -24,6 +25,9 @@ def run_job(job_id: str, service: Service) -> JobStatus:
         return job.status if job else JobStatus.FAILED
     started = time.monotonic()
     last_write = 0.0
+    timeout = service.settings.reference_timeout
+    if job.request.subscriber:
+        callbacks.job_started(job, timeout)
 
     def progress(percent: int, message: str) -> None:
         nonlocal last_write
@@ -47,8 +51,14 @@ def run_job(job_id: str, service: Service) -> JobStatus:
     if error is None:
         store.finish(job_id, JobStatus.SUCCEEDED, outputs=dump_outputs(result.outputs))
         logger.info("job %s: succeeded in %.2f s", job_id, duration)
-        return JobStatus.SUCCEEDED
-    # The WPS 2.0 code is the finer one; WPS 1.0.0 maps it back (WPSError.from_code).
-    store.finish(job_id, JobStatus.FAILED, error=JobError(error.code2, error.text, error.locator))
-    logger.info("job %s: failed in %.2f s: %s", job_id, duration, error.text)
-    return JobStatus.FAILED
+        status = JobStatus.SUCCEEDED
+    else:
+        # The WPS 2.0 code is the finer one; WPS 1.0.0 maps it back (WPSError.from_code).
+        store.finish(job_id, JobStatus.FAILED,
+                     error=JobError(error.code2, error.text, error.locator))
+        logger.info("job %s: failed in %.2f s: %s", job_id, duration, error.text)
+        status = JobStatus.FAILED
+    ended = store.get(job_id)
+    if job.request.subscriber and ended is not None:
+        callbacks.job_ended(ended, result.outputs if error is None else None, timeout)
+    return status

@@ -92,6 +92,8 @@ class Execute:
     raw: bool = False
     #: sync, async (a job) or auto (the server chooses)
     mode: str = "sync"
+    #: OGC API callback URIs of an asynchronous job: (successUri|inProgressUri|failedUri, URI)
+    subscriber: Sequence[tuple[str, str]] = ()
     lineage: bool = False
     status: bool = False
     store: bool = False

@@ -136,7 +136,8 @@ def create_blueprint(service: Service) -> Blueprint:
     @bp.post("/processes/<process_id>/execution")
     def execute(process_id: str) -> Response:
         found = service.get_process(process_id)
-        parsed = parse_execute(request.get_data(cache=False), found)
+        parsed = parse_execute(request.get_data(cache=False), found,
+                               service.settings.reference_schemes)
         wps_url = f"{base()}/wps"
         output_url = service.settings.output_url or wps_url + "/outputs/"
         language = service.settings.languages[0]

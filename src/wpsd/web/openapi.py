@@ -69,7 +69,10 @@ def _execute_body(process: Process) -> dict[str, Any]:
         for o in process.outputs}}
     body: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {
         "inputs": inputs, "outputs": outputs,
-        "response": {"type": "string", "enum": ["raw", "document"]}}}
+        "response": {"type": "string", "enum": ["raw", "document"]},
+        "subscriber": {"type": "object", "additionalProperties": False, "properties": {
+            name: {"type": "string", "format": "uri", "pattern": "^https?://[^/]+"}
+            for name in ("successUri", "inProgressUri", "failedUri")}}}}
     if required:
         body["required"] = ["inputs"]
     return body

@@ -22,7 +22,8 @@ REL = "http://www.opengis.net/def/rel/ogc/1.0/"
 CONF = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/"
 EXCEPTIONS = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
 CONFORMANCE = [CONF + name for name in (
-    "core", "ogc-process-description", "json", "html", "oas30", "job-list", "dismiss")]
+    "core", "ogc-process-description", "json", "html", "oas30", "job-list", "callback",
+    "dismiss")]
 #: the statusCode names of job states
 STATUS_CODES = {
     JobStatus.ACCEPTED: "accepted",

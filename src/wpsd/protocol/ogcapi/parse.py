@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from ...datatypes.crs import CRS84
 from ...datatypes.inputs import BoundingBoxInput, ComplexInput, Input
@@ -32,7 +34,8 @@ def wants_async(prefer: str | None) -> bool:
                for p in (prefer or "").split(","))
 
 
-def parse_execute(body: bytes, process: Process) -> Execute:
+def parse_execute(body: bytes, process: Process, schemes: Sequence[str] = ("http", "https")
+                  ) -> Execute:
     try:
         document = json.loads(body or b"{}")
     except ValueError as exc:
@@ -78,7 +81,24 @@ def parse_execute(body: bytes, process: Process) -> Execute:
         inputs=tuple(data_inputs),
         outputs=tuple(requested),
         raw=response == "raw",
+        subscriber=_subscriber(document.get("subscriber"), schemes),
     )
+
+
+_CALLBACKS = ("successUri", "inProgressUri", "failedUri")
+
+
+def _subscriber(value: Any, schemes: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or set(value) - set(_CALLBACKS) or not all(
+            isinstance(v, str) for v in value.values()):
+        raise InvalidParameterValue(
+            "subscriber takes successUri, inProgressUri and failedUri (strings)", "subscriber")
+    for uri in value.values():
+        if urlsplit(uri).scheme.lower() not in schemes or not urlsplit(uri).netloc:
+            raise InvalidParameterValue(f"Callback {uri!r} is not an allowed URL", "subscriber")
+    return tuple((key, value[key]) for key in _CALLBACKS if key in value)
 
 
 def _value(declared: Input, value: Any) -> DataValue:
