@@ -71,7 +71,7 @@ def list_jobs(service: Service, status: tuple[str, ...], process_id: str | None,
     """The newest jobs first."""
     assert service.store is not None
     found = service.store.list_jobs(statuses=[JobStatus(s) for s in status],
-                                    process_id=process_id, limit=limit)
+                                    process_ids=[process_id] if process_id else [], limit=limit)
     click.echo(f"{'id':36}  {'process':20} {'status':9} {'%':>3}  {'created':19}  message")
     for job in found:
         click.echo(f"{job.id:36}  {job.process_id[:20]:20} {job.status.value:9} "

@@ -14,7 +14,6 @@ import json
 import logging
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -91,7 +90,6 @@ class Service:
         self.executor = executor
         #: synchronous executions run in these worker processes; without it, in this one
         self.pool = pool
-        self._sync_slots = threading.BoundedSemaphore(settings.max_sync_executions)
 
     @property
     def asynchronous(self) -> bool:
@@ -169,12 +167,8 @@ class Service:
             result.outputs, result.error = self.pool.run(
                 process.identifier, request, selected, job_id, output_url, limit)
             return result
-        if not self._sync_slots.acquire(blocking=False):
-            raise ServerBusy("Too many executions are running; try again later")
-        try:
-            return self.run(process, request, selected, job_id, output_url)
-        finally:
-            self._sync_slots.release()
+        # Without a pool (worker processes, tools) the execution runs in this process.
+        return self.run(process, request, selected, job_id, output_url)
 
     def submit(self, request: Execute, service_url: str, output_url: str, language: str) -> Job:
         """Accept an asynchronous job: check what can be checked now, store it, queue it."""

@@ -121,7 +121,8 @@ def test_claims_oldest_first_and_counts(store):
     assert store.count([JobStatus.ACCEPTED]) == 1
     assert [j.id for j in store.list_jobs()] == [j.id for j in reversed(jobs)]
     assert [j.id for j in store.list_jobs(statuses=[JobStatus.ACCEPTED])] == [jobs[2].id]
-    assert store.list_jobs(process_id="other") == []
+    assert store.list_jobs(process_ids=["other"]) == []
+    assert len(store.list_jobs(process_ids=["other", "buffer"])) == 3
     assert len(store.list_jobs(limit=1, offset=1)) == 1
 
 

@@ -177,6 +177,8 @@ def test_async_job_and_results(client):
     assert get(client, results[0]["href"]).data == b"teststring"
     listed = get(client, "/jobs?processID=echo", schema="jobList").get_json()
     assert info["jobID"] in [j["jobID"] for j in listed["jobs"]]
+    both = get(client, "/jobs?processID=nope&processID=echo", schema="jobList").get_json()
+    assert [j["jobID"] for j in both["jobs"]] == [info["jobID"]]
     assert get(client, "/jobs?status=running", schema="jobList").get_json()["jobs"] == []
     assert get(client, "/jobs?type=other", schema="jobList").get_json()["jobs"] == []
 

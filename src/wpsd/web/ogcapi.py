@@ -166,11 +166,9 @@ def create_blueprint(service: Service) -> Blueprint:
                 raise InvalidParameterValue(f"Unknown status {name!r}", "status")
             statuses.append(_STATUS_BY_CODE[name])
         kinds = request.args.getlist("type")
-        process_ids: list[str | None] = list(request.args.getlist("processID")) or [None]
-        found = [] if kinds and "process" not in kinds else [
-            job for pid in process_ids
-            for job in service.store.list_jobs(statuses=statuses, process_id=pid,
-                                               limit=limit + 1, offset=offset)]
+        found = [] if kinds and "process" not in kinds else service.store.list_jobs(
+            statuses=statuses, process_ids=request.args.getlist("processID"),
+            limit=limit + 1, offset=offset)
         links = [encode.link(f"{base()}/jobs?limit={limit}&offset={offset}", "self")]
         if len(found) > limit:
             links.append(encode.link(f"{base()}/jobs?limit={limit}&offset={offset + limit}",

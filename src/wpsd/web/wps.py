@@ -8,6 +8,7 @@ XML requests carry it in their namespace.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from functools import lru_cache
 from urllib.parse import unquote_plus
@@ -178,8 +179,8 @@ class WPSEndpoint:
             job = service.submit(parsed, url, output_url, language)
             return _xml(to_bytes(encode2.status_info(job)))
         # sync, or auto: every process runs synchronously, which answers soonest.
-        result = service.execute(Execute(**{**vars(parsed), "mode": "sync", "store": False,
-                                            "status": False}), output_url)
+        synchronous = dataclasses.replace(parsed, mode="sync", store=False, status=False)
+        result = service.execute(synchronous, output_url)
         if result.error is not None:
             raise result.error
         if parsed.raw:

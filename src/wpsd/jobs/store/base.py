@@ -20,7 +20,7 @@ class JobStore(Protocol):
         self,
         *,
         statuses: Sequence[JobStatus] = (),
-        process_id: str | None = None,
+        process_ids: Sequence[str] = (),
         limit: int = 100,
         offset: int = 0,
     ) -> list[Job]: ...

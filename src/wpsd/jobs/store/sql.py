@@ -130,15 +130,15 @@ class SQLJobStore:
         self,
         *,
         statuses: Sequence[JobStatus] = (),
-        process_id: str | None = None,
+        process_ids: Sequence[str] = (),
         limit: int = 100,
         offset: int = 0,
     ) -> list[Job]:
         query = sa.select(jobs).order_by(jobs.c.created.desc(), jobs.c.id).limit(limit)
         if statuses:
             query = query.where(jobs.c.status.in_([s.value for s in statuses]))
-        if process_id:
-            query = query.where(jobs.c.process_id == process_id)
+        if process_ids:
+            query = query.where(jobs.c.process_id.in_(process_ids))
         with self._read.connect() as conn:
             return [_job(row) for row in conn.execute(query.offset(offset))]
 
