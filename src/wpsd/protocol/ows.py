@@ -11,11 +11,12 @@ from collections.abc import Callable, Mapping, Sequence
 from lxml import etree
 from lxml.builder import ElementMaker
 
+from ..config import ServiceMetadata
 from ..datatypes.literals import Range
 from ..datatypes.values import BoundingBox
 from ..exceptions import InvalidParameterValue, MissingParameterValue, OperationNotSupported
 from ..formats import Format
-from .xml import qname
+from .xml import qname, xlink
 
 
 def check_service(service: str | None) -> None:
@@ -68,3 +69,29 @@ def bounding_box(make: Callable[..., etree._Element], ows: ElementMaker,
     if bbox.crs:
         element.set("crs", bbox.crs)
     return element
+
+
+def service_metadata(ows: ElementMaker, meta: ServiceMetadata, version: str, url: str,
+                     operations: Sequence[str]) -> list[etree._Element]:
+    """ServiceIdentification, ServiceProvider and OperationsMetadata of a Capabilities
+    document: the same elements in OWS 1.1 and 2.0."""
+    identification = ows.ServiceIdentification(ows.Title(meta.title), ows.Abstract(meta.abstract))
+    if meta.keywords:
+        identification.append(ows.Keywords(*[ows.Keyword(k) for k in meta.keywords]))
+    identification.extend([ows.ServiceType("WPS"), ows.ServiceTypeVersion(version),
+                           ows.Fees(meta.fees), ows.AccessConstraints(meta.access_constraints)])
+    provider = ows.ServiceProvider(ows.ProviderName(meta.provider_name))
+    if meta.provider_site:
+        provider.append(ows.ProviderSite({xlink("href"): meta.provider_site}))
+    contact = ows.ServiceContact()
+    if meta.contact_name:
+        contact.append(ows.IndividualName(meta.contact_name))
+    if meta.contact_email:
+        contact.append(ows.ContactInfo(ows.Address(ows.ElectronicMailAddress(meta.contact_email))))
+    provider.append(contact)
+    metadata = ows.OperationsMetadata(*[
+        ows.Operation(ows.DCP(ows.HTTP(ows.Get({xlink("href"): url + "?"}),
+                                       ows.Post({xlink("href"): url}))), name=name)
+        for name in operations
+    ])
+    return [identification, provider, metadata]

@@ -28,7 +28,7 @@ from ...protocol.requests import (
 )
 from ...results import ExecuteResult, OutputValue
 from ..ows import bounding_box as ows_bounding_box
-from ..ows import format_attributes, value_range
+from ..ows import format_attributes, service_metadata, value_range
 from ..xml import NS_OWS11, NS_WPS10, NS_XML, OWS11, WPS10, parse_xml, qname, xlink
 from .parse import OPERATIONS, VERSION
 
@@ -70,35 +70,6 @@ def capabilities(
     languages: Sequence[str],
     update_sequence: str,
 ) -> etree._Element:
-    identification = O.ServiceIdentification(
-        O.Title(meta.title),
-        O.Abstract(meta.abstract),
-    )
-    if meta.keywords:
-        identification.append(O.Keywords(*[O.Keyword(k) for k in meta.keywords]))
-    identification.extend([
-        O.ServiceType("WPS"),
-        O.ServiceTypeVersion(VERSION),
-        O.Fees(meta.fees),
-        O.AccessConstraints(meta.access_constraints),
-    ])
-    provider = O.ServiceProvider(O.ProviderName(meta.provider_name))
-    if meta.provider_site:
-        provider.append(O.ProviderSite({xlink("href"): meta.provider_site}))
-    contact = O.ServiceContact()
-    if meta.contact_name:
-        contact.append(O.IndividualName(meta.contact_name))
-    if meta.contact_email:
-        contact.append(O.ContactInfo(O.Address(O.ElectronicMailAddress(meta.contact_email))))
-    provider.append(contact)
-
-    operations = O.OperationsMetadata(*[
-        O.Operation(
-            O.DCP(O.HTTP(O.Get({xlink("href"): url + "?"}), O.Post({xlink("href"): url}))),
-            name=name,
-        )
-        for name in OPERATIONS
-    ])
     offerings = W.ProcessOfferings(*[
         W.Process(
             *_described(p.identifier, p.title, p.abstract, p.metadata),
@@ -110,7 +81,8 @@ def capabilities(
         W.Default(O.Language(languages[0])),
         W.Supported(*[O.Language(lang) for lang in languages]),
     )
-    root = W.Capabilities(identification, provider, operations, offerings, langs)
+    root = W.Capabilities(*service_metadata(O, meta, VERSION, url, OPERATIONS), offerings,
+                          langs)
     root.set("updateSequence", update_sequence)
     return _root(root, "wpsGetCapabilities_response.xsd", language)
 

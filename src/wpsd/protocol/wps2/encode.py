@@ -18,7 +18,7 @@ from ...jobs.job import Job, JobStatus
 from ...processes.process import Process
 from ...results import OutputValue
 from ..ows import bounding_box as ows_bounding_box
-from ..ows import format_attributes, value_range
+from ..ows import format_attributes, service_metadata, value_range
 from ..wps1.encode import complex_data_content
 from ..xml import NS_OWS20, NS_XML, OWS20, WPS20, qname, xlink
 from .parse import OPERATIONS, VERSION
@@ -72,25 +72,6 @@ def _process_attributes(element: etree._Element, process: Process, jobs: bool) -
 def capabilities(meta: ServiceMetadata, processes: Sequence[Process], url: str,
                  update_sequence: str, supports_jobs: Callable[[Process], bool]
                  ) -> etree._Element:
-    identification = O.ServiceIdentification(O.Title(meta.title), O.Abstract(meta.abstract))
-    if meta.keywords:
-        identification.append(O.Keywords(*[O.Keyword(k) for k in meta.keywords]))
-    identification.extend([O.ServiceType("WPS"), O.ServiceTypeVersion(VERSION),
-                           O.Fees(meta.fees), O.AccessConstraints(meta.access_constraints)])
-    provider = O.ServiceProvider(O.ProviderName(meta.provider_name))
-    if meta.provider_site:
-        provider.append(O.ProviderSite({xlink("href"): meta.provider_site}))
-    contact = O.ServiceContact()
-    if meta.contact_name:
-        contact.append(O.IndividualName(meta.contact_name))
-    if meta.contact_email:
-        contact.append(O.ContactInfo(O.Address(O.ElectronicMailAddress(meta.contact_email))))
-    provider.append(contact)
-    operations = O.OperationsMetadata(*[
-        O.Operation(O.DCP(O.HTTP(O.Get({xlink("href"): url + "?"}),
-                                 O.Post({xlink("href"): url}))), name=name)
-        for name in OPERATIONS
-    ])
     contents = W.Contents()
     for process in processes:
         summary = W.ProcessSummary(*_described(process.title, process.abstract,
@@ -98,8 +79,8 @@ def capabilities(meta: ServiceMetadata, processes: Sequence[Process], url: str,
                                                process.metadata))
         _process_attributes(summary, process, supports_jobs(process))
         contents.append(summary)
-    root = W.Capabilities(identification, provider, operations, contents, service="WPS",
-                          version=VERSION, updateSequence=update_sequence)
+    root = W.Capabilities(*service_metadata(O, meta, VERSION, url, OPERATIONS), contents,
+                          service="WPS", version=VERSION, updateSequence=update_sequence)
     return _located(root)
 
 
