@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
@@ -70,3 +71,20 @@ def alive(pid: int | None) -> bool:
     except OSError:
         return False
     return state not in ("Z", "X")
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """The (pid, command line) of a process's children, read from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    found.append((int(entry), fh.read().replace(b"\0", b" ").decode()))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found

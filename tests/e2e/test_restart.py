@@ -14,7 +14,7 @@ import requests
 from e2e_server import ROOT, start_server
 from lxml import etree
 
-from helpers import NS, alive, free_port
+from helpers import NS, alive, children, free_port
 from schemas import assert_valid
 from wpsd.jobs.store.sql import SQLJobStore
 
@@ -122,6 +122,21 @@ def test_worker_killed(demo):
     failed = demo.wait(job, ("ProcessFailed",))
     assert "killed by signal 9 (SIGKILL)" in failed.findtext(".//ows:ExceptionText",
                                                              namespaces=NS)
+
+
+def test_warm_workers_end_with_their_server(demo):
+    demo.start()
+    response = requests.get(demo.url + "?service=WPS&version=1.0.0&request=Execute"
+                            "&identifier=say_hello&DataInputs=name=x", timeout=30)
+    assert response.status_code == 200
+    workers = [pid for pid, command in children(demo.proc.pid)
+               if "multiprocessing" in command]
+    assert workers, "a synchronous execution starts a warm worker process"
+    demo.kill()
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers), "worker processes outlived their server"
 
 
 def run_cli(demo, *args: str) -> subprocess.CompletedProcess[str]:

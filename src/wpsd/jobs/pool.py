@@ -14,10 +14,12 @@ import multiprocessing
 import os
 import queue
 import signal
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait
 from typing import Any
 
 from ..config import Settings, load_settings
@@ -46,10 +48,23 @@ def in_worker_process() -> bool:
 _service: Any = None
 
 
+def _end_with_parent() -> None:
+    """End this worker (and what its handler started) when the server process is gone.
+
+    A pool process never sees end-of-file on its task queue when the server dies, because every
+    pool process holds that pipe's write end too; the parent's sentinel is what tells.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        wait([parent.sentinel])
+    os.killpg(os.getpgid(0), signal.SIGKILL)
+
+
 def _initialize(env: dict[str, str], sources: Sequence[str]) -> None:
     global _service
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
     os.setsid()  # own process group: killing it also ends what the handler started
+    threading.Thread(target=_end_with_parent, daemon=True, name="wpsd-parent-watch").start()
     os.environ[IN_WORKER_VARIABLE] = "1"
     from ..processes.registry import ProcessRegistry, load_processes
     from ..service import Service
