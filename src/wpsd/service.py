@@ -249,6 +249,18 @@ class Service:
         for job_id in removed:
             self.storage.delete(job_id)
             self.store.delete(job_id)
+        # Synchronous executions leave outputs by reference but no job record: expire by age.
+        for folder in self.storage.folders_older_than(before.timestamp()):
+            if self.store.get(folder) is None:
+                self.storage.delete(folder)
+                removed.append(folder)
+        # Working directories of executions whose process died with its server.
+        workdir = self.settings.workdir
+        for path in workdir.iterdir() if workdir.is_dir() else ():
+            job = self.store.get(path.name[:36])
+            active = job is not None and job.status in (JobStatus.ACCEPTED, JobStatus.RUNNING)
+            if not active and path.stat().st_mtime < before.timestamp():
+                shutil.rmtree(path, ignore_errors=True)
         if removed:
             logger.info("cleanup: removed %d expired jobs", len(removed))
         return removed

@@ -172,7 +172,15 @@ def test_cleanup_removes_ended_jobs_only(make_app, tmp_path):
     service = app.extensions["wpsd"]
     done_id, running_id = done.rsplit("/", 1)[1], running.rsplit("/", 1)[1]
     assert (service.settings.output_dir / done_id).exists()
-    assert service.cleanup() == [done_id]
+    sync = wps.get(EXEC + "say_hello&DataInputs=name=s&ResponseDocument=response@asReference=true")
+    sync_folder = sync.xml.find(".//wps:Reference", NS).get("href").split("/")[-2]
+    assert (service.settings.output_dir / sync_folder).exists()
+    abandoned = service.settings.workdir / "00000000-0000-0000-0000-000000000000-x"
+    abandoned.mkdir(parents=True)
+    assert sorted(service.cleanup()) == sorted([done_id, sync_folder])
+    assert not abandoned.exists()
+    assert any(service.settings.workdir.glob(running_id + "-*"))  # the running job's is kept
+    assert not (service.settings.output_dir / sync_folder).exists()
     assert service.get_job(done_id) is None
     assert not (service.settings.output_dir / done_id).exists()
     assert service.get_job(running_id).status.value == "running"

@@ -26,6 +26,13 @@ class FileStorage:
         (folder / (filename + ".type")).write_text(fmt.content_type)
         return f"{folder.name}/{filename}"
 
+    def folders_older_than(self, moment: float) -> list[str]:
+        """Job ids whose output folder was last changed before ``moment`` (a POSIX time)."""
+        if not self.directory.is_dir():
+            return []
+        return [f.name for f in self.directory.iterdir()
+                if f.is_dir() and f.stat().st_mtime < moment]
+
     def delete(self, job_id: str) -> None:
         """Remove every output of a job."""
         shutil.rmtree(self.directory / _SAFE.sub("_", job_id), ignore_errors=True)
