@@ -41,7 +41,11 @@ def fetch_url(
     timeout: float,
     schemes: Sequence[str],
 ) -> bytes:
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        raise InvalidParameterValue(f"Input {identifier!r}: {url!r} is not a URL",
+                                    identifier) from None
     if scheme not in schemes:
         raise InvalidParameterValue(
             f"Input {identifier!r}: references with scheme {scheme or 'none'!r} are not allowed",

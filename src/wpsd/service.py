@@ -57,6 +57,7 @@ from .protocol.requests import (
     OutputRequest,
     ReferenceData,
 )
+from .protocol.xml import NOT_XML
 from .results import ExecuteResult, OutputValue, SelectedOutput
 from .storage.filesystem import FileStorage
 
@@ -524,7 +525,10 @@ def encode_output_value(choice: SelectedOutput, value: Any) -> OutputValue:
     ident = output.identifier
     try:
         if isinstance(output, LiteralOutput):
-            return OutputValue(choice, text=output.domain.data_type.format(value))
+            text = output.domain.data_type.format(value)
+            if NOT_XML.search(text):
+                raise ValueError("the value holds characters that XML cannot carry")
+            return OutputValue(choice, text=text)
         if isinstance(output, BoundingBoxOutput):
             if not isinstance(value, BoundingBox):
                 value = BoundingBox.from_values([float(v) for v in value], output.crss[0])

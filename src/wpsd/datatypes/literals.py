@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..exceptions import WrongInputData
+from ..protocol.xml import NOT_XML
 
 XSD_REFERENCE = "http://www.w3.org/TR/xmlschema-2/#"
 
@@ -109,8 +110,15 @@ class LiteralType:
         return XSD_REFERENCE + self.name
 
 
+def _parse_string(text: str) -> str:
+    # No WPS document could hold a value with characters XML cannot carry.
+    if NOT_XML.search(text):
+        raise ValueError("it contains control characters")
+    return text
+
+
 _TYPES = [
-    LiteralType("string", str),
+    LiteralType("string", _parse_string),
     LiteralType("boolean", _parse_bool, _format_bool),
     LiteralType("integer", _parse_int),
     LiteralType("int", _bounded_int(-(2**31), 2**31 - 1)),
@@ -160,6 +168,8 @@ class Range:
     closure: RangeClosure = RangeClosure.CLOSED
 
     def contains(self, value: Any) -> bool:
+        if value != value:  # NaN compares false with everything, so no bound would catch it
+            return False
         low_open = self.closure in (RangeClosure.OPEN, RangeClosure.OPEN_CLOSED)
         high_open = self.closure in (RangeClosure.OPEN, RangeClosure.CLOSED_OPEN)
         if self.minimum is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,8 @@ class BoundingBox:
     def __post_init__(self) -> None:
         if len(self.lower) != len(self.upper) or not self.lower:
             raise ValueError("lower and upper corners need the same, non-zero number of values")
+        if not all(math.isfinite(v) for v in (*self.lower, *self.upper)):
+            raise ValueError("corner coordinates must be finite numbers")
 
     @property
     def dimensions(self) -> int:

@@ -90,6 +90,10 @@ def _execute(process_id: str, request: Execute, job_id: str,
                               output_url)
     except WPSError as exc:
         return "invalid", (exc.code2, exc.text, exc.locator, exc.status)
+    except Exception as exc:  # a bug of ours must fail the execution, not the pool
+        logger.exception("job %s: could not run", job_id)
+        return "failed", ("NoApplicableCode", f"The execution could not run: "
+                          f"{type(exc).__name__}: {exc}", None)
     if result.error is not None:
         return "failed", (result.error.code2, result.error.text, result.error.locator)
     # Plain tuples cross the process boundary; declarations stay on each side.

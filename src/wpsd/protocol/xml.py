@@ -7,6 +7,8 @@ no DTDs, no entity expansion, no network access, no huge-tree mode.
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 from lxml.builder import ElementMaker
 
@@ -54,6 +56,15 @@ def parse_xml(data: bytes) -> etree._Element:
     if tree.getroottree().docinfo.doctype:  # type: ignore[union-attr]
         raise NoApplicableCode("Document type declarations are not accepted", status=400)
     return tree
+
+
+# Characters XML 1.0 cannot carry at all, not even escaped.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """Text made safe for an XML document: characters XML cannot carry become U+FFFD."""
+    return NOT_XML.sub("\ufffd", text)
 
 
 def qname(namespace: str, local: str) -> str:

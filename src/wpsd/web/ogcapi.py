@@ -88,6 +88,12 @@ def create_blueprint(service: Service) -> Blueprint:
         response.status_code = status
         return response
 
+    @bp.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        # The traceback goes to the log; the client gets a JSON exception like any other.
+        logger.exception("Unhandled error while serving %s", request.path)
+        return wps_error(NoApplicableCode("Internal server error"))
+
     @bp.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         error = NoApplicableCode(exc.description or exc.name, status=exc.code or 500)
@@ -256,7 +262,7 @@ def _raw_part(value: OutputValue) -> tuple[bytes, str]:
 
 def _results_response(values: list[OutputValue], raw: bool) -> Response:
     """Results as 18-062r2 table 11 says: a JSON document, a bare value, multipart or links."""
-    if not raw:
+    if not raw or not values:
         return jsonify(encode.results(values))
     if all(v.href is not None for v in values):
         response = Response(status=204)

@@ -38,16 +38,18 @@ def parse_execute(body: bytes, process: Process, schemes: Sequence[str] = ("http
                   ) -> Execute:
     try:
         document = json.loads(body or b"{}")
-    except ValueError as exc:
-        raise InvalidParameterValue(f"The execute request is not JSON: {exc}", "body") from None
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidParameterValue(f"The execute request is not JSON: {reason}",
+                                    "body") from None
     if not isinstance(document, dict):
         raise InvalidParameterValue("The execute request must be a JSON object", "body")
     unknown = set(document) - _MEMBERS
     if unknown:
         raise InvalidParameterValue(
             f"Unknown members of the execute request: {', '.join(sorted(unknown))}", "body")
-    inputs = document.get("inputs") or {}
-    outputs = document.get("outputs") or {}
+    inputs = document.get("inputs", {})
+    outputs = document.get("outputs", {})
     response = document.get("response", "raw")
     if not isinstance(inputs, dict) or not isinstance(outputs, dict):
         raise InvalidParameterValue("inputs and outputs must be JSON objects", "body")
@@ -117,13 +119,14 @@ def _value(declared: Input, value: Any) -> DataValue:
             raise WrongInputData(f"Input {ident!r}: {exc}", ident) from None
     if isinstance(declared, ComplexInput):
         return _complex(declared, value)
+    uom = None
     if isinstance(value, dict):
         if "value" not in value:
             raise WrongInputData(f"Input {ident!r} takes a literal value", ident)
-        return LiteralData(_text(value["value"]), uom=value.get("uom"))
-    if isinstance(value, list):
-        raise WrongInputData(f"Input {ident!r} takes one value", ident)
-    return LiteralData(_text(value))
+        value, uom = value["value"], value.get("uom")
+    if isinstance(value, dict | list) or value is None:
+        raise WrongInputData(f"Input {ident!r} takes one literal value", ident)
+    return LiteralData(_text(value), uom=uom if isinstance(uom, str) else None)
 
 
 def _text(value: Any) -> str:

@@ -29,7 +29,7 @@ from ...protocol.requests import (
 from ...results import ExecuteResult, OutputValue
 from ..ows import bounding_box as ows_bounding_box
 from ..ows import format_attributes, service_metadata, value_range
-from ..xml import NS_OWS11, NS_WPS10, NS_XML, OWS11, WPS10, parse_xml, qname, xlink
+from ..xml import NS_OWS11, NS_WPS10, NS_XML, OWS11, WPS10, parse_xml, qname, xlink, xml_text
 from .parse import OPERATIONS, VERSION
 
 W = WPS10
@@ -339,9 +339,9 @@ def _lineage_input(process: Process, data_input: DataInput) -> etree._Element:
 def exception_report(error: WPSError, language: str | None = None) -> etree._Element:
     exception = O.Exception(exceptionCode=error.code)
     if error.locator:
-        exception.set("locator", error.locator)
+        exception.set("locator", xml_text(error.locator))
     if error.text:
-        exception.append(O.ExceptionText(error.text))
+        exception.append(O.ExceptionText(xml_text(error.text)))
     report = O.ExceptionReport(exception, version=VERSION)
     if language:
         report.set(_LANG, language)

@@ -20,7 +20,7 @@ from ...results import OutputValue
 from ..ows import bounding_box as ows_bounding_box
 from ..ows import format_attributes, service_metadata, value_range
 from ..wps1.encode import complex_data_content
-from ..xml import NS_OWS20, NS_XML, OWS20, WPS20, qname, xlink
+from ..xml import NS_OWS20, NS_XML, OWS20, WPS20, qname, xlink, xml_text
 from .parse import OPERATIONS, VERSION
 
 W = WPS20
@@ -235,7 +235,7 @@ def bounding_box(bbox: BoundingBox) -> etree._Element:
 def exception_report(error: WPSError) -> etree._Element:
     exception = O.Exception(exceptionCode=error.code2)
     if error.locator:
-        exception.set("locator", error.locator)
+        exception.set("locator", xml_text(error.locator))
     if error.text:
-        exception.append(O.ExceptionText(error.text))
+        exception.append(O.ExceptionText(xml_text(error.text)))
     return O.ExceptionReport(exception, version="2.0.0")
