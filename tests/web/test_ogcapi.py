@@ -111,8 +111,11 @@ def test_outputs_by_reference(client):
     with client.get(href) as served:
         assert served.data == b"Hello ref"
     document = execute(client, "say_hello", {**body, "response": "document"}).get_json()
-    assert document["response"]["href"] == document["response"]["href"]
+    assert document["response"]["href"].startswith("http://localhost/wps/outputs/")
+    assert document["response"]["href"] != href  # a new execution, a new stored output
     assert document["response"]["type"] == "text/plain"
+    with client.get(document["response"]["href"]) as served:
+        assert served.data == b"Hello ref"
 
 
 def test_typed_literals_and_base64_and_references(client, file_server):

@@ -14,7 +14,6 @@ import pytest
 from lxml import etree
 
 from helpers import NS
-from wpsd.formats import GEOJSON
 
 CAPS = "service=WPS&request=GetCapabilities"
 DESCRIBE = "service=WPS&version=1.0.0&request=DescribeProcess&identifier="
@@ -642,7 +641,3 @@ def test_server_busy(make_app, settings):
         first.join()
     again = app.test_client().get("/wps?" + EXEC + "say_hello&DataInputs=name=x")
     assert again.status_code == 200
-
-
-def test_geojson_format_constant_is_what_demo_declares():
-    assert GEOJSON.mime_type == "application/geo+json"
