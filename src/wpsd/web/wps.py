@@ -25,7 +25,6 @@ from ..exceptions import (
     NoSuchMode,
     OperationNotSupported,
     ResultNotReady,
-    VersionNegotiationFailed,
     WPSError,
 )
 from ..jobs.job import JobStatus
@@ -117,7 +116,8 @@ class WPSEndpoint:
         if operation == "GetCapabilities":
             accepted = params.get("acceptversions") or params.get("version") or ""
             versions = [v.strip() for v in accepted.split(",") if v.strip()]
-            version = _negotiate(versions)
+            version = (self.service.negotiate_version(versions, SUPPORTED_VERSIONS)
+                       if versions else DEFAULT_VERSION)
         else:
             version = params.get("version") or ""
             if not version:
@@ -244,17 +244,6 @@ class WPSEndpoint:
                                                       self.service.supports_jobs))
         return to_bytes(encode.process_descriptions(processes, language,
                                                     self.service.supports_jobs))
-
-
-def _negotiate(accepted: list[str]) -> str:
-    if not accepted:
-        return DEFAULT_VERSION
-    for version in SUPPORTED_VERSIONS:
-        if version in accepted:
-            return version
-    raise VersionNegotiationFailed(
-        f"None of the versions {', '.join(accepted)} is supported; use 2.0.0 or 1.0.0",
-        "AcceptVersions")
 
 
 def _xml(body: bytes) -> Response:
