@@ -151,10 +151,6 @@ def _cast(type_name: Any, value: Any, name: str) -> Any:
             return int(value)
         if kind == "float":
             return float(value)
-        if kind == "str | None" or kind == "float | None":
-            if value in ("", None):
-                return None
-            return float(value) if kind.startswith("float") else str(value)
         if kind == "str | None":
             return str(value) if value not in ("", None) else None
         return str(value)
