@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from functools import lru_cache
 from urllib.parse import unquote_plus
 
 from flask import Response, g, request
 from lxml import etree
 
+from ..datatypes.values import BoundingBox
 from ..exceptions import (
     InvalidParameterValue,
     InvalidUpdateSequence,
@@ -250,13 +252,14 @@ def _xml(body: bytes) -> Response:
     return Response(body, content_type=XML_TYPE)
 
 
-def _raw_response(result: ExecuteResult, bbox_encoder: object = None) -> Response:
+def _raw_response(result: ExecuteResult,
+                  bbox_encoder: Callable[[BoundingBox], etree._Element] = encode.bounding_box
+                  ) -> Response:
     if result.error is not None:
         return wps_error_response(result.error)
     value = result.outputs[0]
     if value.bbox is not None:
-        encoder = bbox_encoder or encode.bounding_box
-        return _xml(to_bytes(encoder(value.bbox)))  # type: ignore[operator]
+        return _xml(to_bytes(bbox_encoder(value.bbox)))
     if value.text is not None:
         return Response(value.text, content_type="text/plain; charset=utf-8")
     fmt = value.selected.format
