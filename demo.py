@@ -33,6 +33,7 @@ from wpsd import (
 )
 from wpsd.exceptions import WrongInputData
 from wpsd.formats import GEOJSON, JSON, TEXT, XML
+from wpsd.web.app import serving_on
 
 
 @process(
@@ -237,7 +238,7 @@ def main() -> None:
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    app = create_demo_app()
+    app = create_demo_app(serving_on(load_settings(None, os.environ), args.host))
     print(f"wpsd demo: http://{args.host}:{args.port}/wps?service=WPS&request=GetCapabilities")
     app.run(host=args.host, port=args.port, debug=args.debug, threaded=True)
 

@@ -15,7 +15,7 @@ from .jobs.store.sql import SQLJobStore
 from .processes.registry import ProcessRegistry
 from .service import Service
 from .storage.filesystem import FileStorage
-from .web.app import create_app
+from .web.app import create_app, serving_on
 
 
 @click.group()
@@ -44,7 +44,7 @@ def serve(modules: tuple[str, ...], config_path: str | None, host: str, port: in
     if not settings.processes:
         raise click.UsageError("name at least one module of processes, or a config file that does")
     try:
-        app = create_app(settings)
+        app = create_app(serving_on(settings, host))
     except (ImportError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wpsd: http://{host}:{port}/wps?service=WPS&request=GetCapabilities")

@@ -41,8 +41,11 @@ class ServiceMetadata:
 class Settings:
     """Every setting of a wpsd server, with the defaults a local demo needs."""
 
-    #: public URL of the WPS endpoint; when unset it is taken from each request
+    #: public URL of the WPS endpoint; when unset it is taken from each request's Host header
     url: str | None = None
+    #: host names a request's Host header may carry when ``url`` is unset (a leading dot
+    #: admits subdomains); default: localhost and this machine's names and addresses
+    trusted_hosts: tuple[str, ...] = ()
     #: modules (dotted names or .py paths) whose processes are served
     processes: tuple[str, ...] = ()
     #: languages offered; the first is the default
@@ -59,8 +62,11 @@ class Settings:
     max_input_megabytes: float = 32.0
     #: seconds to wait for a server that holds an input reference
     reference_timeout: float = 30.0
-    #: URL schemes input references may use
+    #: URL schemes input references and callbacks may use
     reference_schemes: tuple[str, ...] = ("http", "https")
+    #: hosts that references and callbacks may reach although they are not public: host
+    #: names, CIDR networks (``10.1.0.0/16``) or ``host:port``; empty: public addresses only
+    allowed_reference_hosts: tuple[str, ...] = ()
     #: synchronous executions at once, each in a warm worker process; one more gets ServerBusy
     max_sync_executions: int = 4
     #: the Capabilities updateSequence; by default derived from the process descriptions

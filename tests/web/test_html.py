@@ -65,7 +65,9 @@ def test_event_stream_follows_a_job_to_its_end(client):
     progress = [info["progress"] for info in seen]
     assert progress == sorted(progress)
     page = client.get(f"/jobs/{job_id}?f=html").get_data(as_text=True)
-    assert "/events" in page and "successful" in page
+    assert "static/job.js" in page and "successful" in page
+    with client.get("/static/job.js") as script:
+        assert "/events" in script.get_data(as_text=True)
     results = client.get(f"/jobs/{job_id}/results?f=html")
     assert results.mimetype == "text/html" and "done sleeping" in results.get_data(as_text=True)
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import socket
 from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
 
 from flask import Flask, Response, abort, send_file
 
@@ -16,6 +20,7 @@ from ..processes.registry import ProcessRegistry, load_processes
 from ..service import Service
 from ..storage.filesystem import FileStorage
 from .errors import register_error_handlers
+from .headers import as_download, secure
 from .ogcapi import create_blueprint
 from .wps import WPSEndpoint
 
@@ -42,8 +47,14 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
         executor.start()
     endpoint = WPSEndpoint(service)
 
-    app = Flask("wpsd")
+    app = Flask("wpsd", static_folder=str(Path(__file__).with_name("static")),
+                static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    if not settings.url:
+        # Every link is built from the Host header then: honour only the names we serve on,
+        # so that a client cannot put its own host into documents (or their caches).
+        app.config["TRUSTED_HOSTS"] = list(settings.trusted_hosts or default_trusted_hosts())
+    app.after_request(secure)
     app.extensions["wpsd"] = service
     app.add_url_rule("/wps", "wps", endpoint.handle, methods=["GET", "POST"])
 
@@ -52,10 +63,29 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
         if found is None:
             abort(404)
         path, content_type = found
-        return send_file(path, mimetype=content_type, conditional=True)
+        return as_download(send_file(path, mimetype=content_type, conditional=True), name)
 
     app.add_url_rule("/wps/outputs/<job>/<name>", "output", stored_output)
     app.add_url_rule("/wps/jobs/<job_id>", "job_status", endpoint.job_status)
     app.register_blueprint(create_blueprint(service))
     register_error_handlers(app)
     return app
+
+
+@cache
+def default_trusted_hosts() -> tuple[str, ...]:
+    """The names a server on this machine is reached by: loopback and the machine's own."""
+    names = ["localhost", "127.0.0.1", socket.gethostname()]
+    try:
+        name, aliases, addresses = socket.gethostbyname_ex(socket.gethostname())
+        names += [name, *aliases, *addresses]
+    except OSError:
+        pass  # no resolvable name: loopback only
+    return tuple(dict.fromkeys(names))
+
+
+def serving_on(settings: Settings, host: str) -> Settings:
+    """The settings of a server started on ``host``: that name is trusted in Host headers too."""
+    if settings.url or settings.trusted_hosts or host in ("", "0.0.0.0", "::"):
+        return settings
+    return dataclasses.replace(settings, trusted_hosts=(*default_trusted_hosts(), host))

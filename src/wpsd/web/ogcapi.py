@@ -29,6 +29,8 @@ from ..protocol.ogcapi import encode
 from ..protocol.ogcapi.parse import parse_execute, wants_async
 from ..results import OutputValue
 from ..service import Service
+from .body import body_bytes
+from .headers import as_download, mark_page
 from .openapi import MAX_OFFSET, openapi_document
 
 logger = logging.getLogger("wpsd")
@@ -73,6 +75,7 @@ def create_blueprint(service: Service) -> Blueprint:
     def answer(document: Any, template: str, title: str, **context: Any) -> Response:
         """The document as JSON, or rendered as an HTML page for browsers."""
         if wants_html():
+            mark_page()
             return Response(render_template(
                 template, document=document, base=base(), title=title,
                 service_title=service.settings.metadata.title, **context),
@@ -142,7 +145,7 @@ def create_blueprint(service: Service) -> Blueprint:
     @bp.post("/processes/<process_id>/execution")
     def execute(process_id: str) -> Response:
         found = service.get_process(process_id)
-        parsed = parse_execute(request.get_data(cache=False), found,
+        parsed = parse_execute(body_bytes(), found,
                                service.settings.reference_schemes)
         wps_url = f"{base()}/wps"
         output_url = service.settings.output_url or wps_url + "/outputs/"
@@ -272,7 +275,9 @@ def _results_response(values: list[OutputValue], raw: bool) -> Response:
         return response
     if len(values) == 1:
         body, content_type = _raw_part(values[0])
-        return Response(body, content_type=content_type)
+        fmt = values[0].selected.format
+        return as_download(Response(body, content_type=content_type),
+                           values[0].identifier + (fmt.extension if fmt else ""))
     boundary = uuid.uuid4().hex
     parts = []
     for value in values:

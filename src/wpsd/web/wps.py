@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 from collections.abc import Callable
 from functools import lru_cache
 from urllib.parse import unquote_plus
@@ -46,7 +47,9 @@ from ..protocol.wps2 import parse as parse2
 from ..protocol.xml import NS_WPS10, NS_WPS20, parse_xml, to_bytes
 from ..results import ExecuteResult
 from ..service import Service
+from .body import body_chunks
 from .errors import XML_TYPE, wps_error_response
+from .headers import as_download
 
 #: highest first: GetCapabilities answers with the highest version the client accepts
 SUPPORTED_VERSIONS = ("2.0.0", "1.0.0")
@@ -97,12 +100,13 @@ class WPSEndpoint:
     def _parse(self) -> tuple[str, Request]:
         lookup = self.service.registry.get
         if request.method == "POST":
-            body = request.get_data(cache=False)
-            if not body.strip():
+            chunks = body_chunks()
+            first = next(chunks, b"")
+            if not first.strip():
                 raise NoApplicableCode(
                     "A POST request must carry a WPS XML request document", status=400
                 )
-            root = parse_xml(body)
+            root = parse_xml(itertools.chain([first], chunks))
             namespace = etree.QName(root).namespace
             if namespace == NS_WPS20:
                 g.wps_version = "2.0.0"
@@ -264,7 +268,8 @@ def _raw_response(result: ExecuteResult,
         return Response(value.text, content_type="text/plain; charset=utf-8")
     fmt = value.selected.format
     assert fmt is not None and value.data is not None
-    return Response(value.data, content_type=fmt.content_type)
+    return as_download(Response(value.data, content_type=fmt.content_type),
+                       value.identifier + fmt.extension)
 
 
 __all__ = ["WPSEndpoint", "WPSError"]

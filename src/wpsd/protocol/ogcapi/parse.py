@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from ...datatypes.crs import CRS84
 from ...datatypes.inputs import BoundingBoxInput, ComplexInput, Input
 from ...datatypes.values import BoundingBox
-from ...exceptions import InvalidParameterValue, NoSuchInput, WrongInputData
+from ...exceptions import InvalidParameterValue, NoSuchInput, TooManyInputs, WrongInputData
 from ...processes.process import Process
 from ..requests import (
     BoundingBoxData,
@@ -61,6 +61,9 @@ def parse_execute(body: bytes, process: Process, schemes: Sequence[str] = ("http
         if declared is None:
             raise NoSuchInput(f"Process {process.identifier!r} has no input {ident!r}", ident)
         values = value if isinstance(value, list) and declared.max_occurs > 1 else [value]
+        if len(values) > declared.max_occurs:  # before building a value for each
+            raise TooManyInputs(
+                f"Input {ident!r} may occur at most {declared.max_occurs} times", ident)
         data_inputs.extend(DataInput(ident, _value(declared, v)) for v in values)
     requested = []
     for ident, spec in outputs.items():
@@ -88,6 +91,8 @@ def parse_execute(body: bytes, process: Process, schemes: Sequence[str] = ("http
 
 
 _CALLBACKS = ("successUri", "inProgressUri", "failedUri")
+#: members of an input value that must be strings (a "schema" may also be an object)
+_QUALIFIERS = ("href", "type", "mediaType", "encoding", "uom", "rel", "title", "hreflang")
 
 
 def _subscriber(value: Any, schemes: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -105,8 +110,13 @@ def _subscriber(value: Any, schemes: Sequence[str]) -> tuple[tuple[str, str], ..
 
 def _value(declared: Input, value: Any) -> DataValue:
     ident = declared.identifier
+    if isinstance(value, dict):
+        # Qualifiers are strings wherever they appear (inlineOrRefData.yaml, qualifiedValue.yaml).
+        wrong = [k for k in _QUALIFIERS if k in value and not isinstance(value[k], str)]
+        if wrong:
+            raise WrongInputData(f"Input {ident!r}: {', '.join(wrong)} must be a string", ident)
     if isinstance(value, dict) and "href" in value:
-        return ReferenceData(str(value["href"]),
+        return ReferenceData(value["href"],
                              mime_type=value.get("type") or value.get("mediaType"))
     if isinstance(declared, BoundingBoxInput):
         if not isinstance(value, dict) or not isinstance(value.get("bbox"), list):
@@ -146,6 +156,7 @@ def _complex(declared: ComplexInput, value: Any) -> ComplexData:
         media_type = value.get("mediaType") or value.get("type")
         encoding = value.get("encoding")
         schema = value.get("schema")
+        schema = schema if isinstance(schema, str) else None  # an inline JSON schema: no match key
         value = value["value"]
     if isinstance(value, dict | list):
         data = json.dumps(value).encode("utf-8")

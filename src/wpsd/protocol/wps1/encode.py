@@ -285,7 +285,8 @@ def complex_data_content(element: etree._Element, data: bytes, fmt: Format) -> N
     (setting encoding="base64"). Shared by the WPS 1.0.0 and 2.0 encodings."""
     if fmt.is_xml and not fmt.is_base64:
         try:
-            element.append(parse_xml(data))
+            # A process's own output: no element bound beyond its size.
+            element.append(parse_xml(data, max_elements=len(data)))
             return
         except WPSError:
             pass  # not well-formed after all: send it as text
