@@ -1,1 +1,0 @@
-"""Asynchronous jobs: records, store, runner and executors."""

@@ -1,3 +1,0 @@
-"""Where outputs are kept and the URLs they are served from."""
-
-from .filesystem import FileStorage as FileStorage
