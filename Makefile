@@ -22,9 +22,9 @@ test: $(STAMP)
 	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# wpsd and PyWPS (in its own .venv-pywps) as servers under gunicorn, side by side.
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[bench]'
-	$(PY) benchmarks/bench_wps1.py
+	$(PY) benchmarks/bench_servers.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-pywps build src/*.egg-info .pytest_cache

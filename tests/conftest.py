@@ -18,13 +18,15 @@ from flask.testing import FlaskClient
 from helpers import WPS, free_port
 from sample_processes import processes as sample_processes
 from wpsd import Process, Settings, create_app
+from wpsd.web.app import close_app
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(workdir=tmp_path / "work", output_dir=tmp_path / "outputs",
-                    database_url=f"sqlite:///{tmp_path / 'jobs.sqlite'}",
-                    heartbeat_interval=0.2)
+    # The reference and callback servers of the tests listen on loopback, which the outbound
+    # policy refuses unless it is allowed (tests/web/test_ssrf.py checks the default).
+    return Settings(data_dir=tmp_path, heartbeat_interval=0.2,
+                    allowed_reference_hosts=("127.0.0.1",))
 
 
 @pytest.fixture
@@ -51,10 +53,8 @@ def app(settings: Settings) -> Iterator[Flask]:
 
 
 def shutdown(app: Flask) -> None:
-    """Stop an app's executor and its worker processes (a test leaves nothing running)."""
-    service = app.extensions["wpsd"]
-    service.executor.shutdown(kill_running=True)
-    service.close()
+    """Stop an app's worker and its jobs (a test leaves nothing running)."""
+    close_app(app, kill_jobs=True)
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        reply = body + f"|X-Test={self.headers.get('X-Test')}".encode()
+        reply = body + f"|Accept-Language={self.headers.get('Accept-Language')}".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(reply)))

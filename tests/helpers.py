@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -88,3 +89,38 @@ def children(pid: int) -> list[tuple[int, str]]:
         except (OSError, ValueError, IndexError):
             continue
     return found
+
+
+# ---------------------------------------------------------------- WPS 1.0.0 jobs
+
+EXEC = "service=WPS&version=1.0.0&request=Execute&identifier="
+ASYNC = "&storeExecuteResponse=true&status=true"
+
+
+def state(root) -> str:
+    return root.find("wps:Status/*", NS).tag.split("}")[1]
+
+
+def poll(wps: WPS, location: str, timeout: float = 60) -> list:
+    """Every status document until the job ends (each one schema-validated by ``wps``)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        root = wps.check(wps.client.get(location)).xml
+        seen.append(root)
+        if state(root) in ("ProcessSucceeded", "ProcessFailed"):
+            return seen
+        time.sleep(0.1)
+    raise AssertionError(f"job did not end; last state {state(seen[-1])}")
+
+
+def submit(wps: WPS, query: str) -> tuple:
+    root = wps.get(EXEC + query).xml
+    location = root.get("statusLocation")
+    assert location and location.startswith("http://localhost/wps/jobs/")
+    return root, location
+
+
+def literal(root, ident):
+    return root.xpath(f"wps:ProcessOutputs/wps:Output[ows:Identifier='{ident}']"
+                      "/wps:Data/wps:LiteralData/text()", namespaces=NS)[0]

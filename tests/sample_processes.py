@@ -162,3 +162,11 @@ def limited() -> dict[str, Any]:
 
 processes = [literal_types, multi, allowed, length, fail, bad_return, xml_echo, binary_echo,
              text_stats, sync_only, crash, forever, limited]
+
+
+@process("pids", "Where it runs", outputs=[LiteralOutput("pids", "Process id and parent id")])
+def pids() -> dict[str, Any]:
+    return {"pids": f"{os.getpid()} {os.getppid()}"}
+
+
+processes.append(pids)

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,9 @@ from wpsd import load_settings
 
 def test_defaults_without_file_or_environment():
     settings = load_settings(None, {})
-    assert settings.languages == ("en-US",) and settings.max_sync_executions == 4
+    assert settings.languages == ("en-US",) and settings.max_sync_executions >= 2
+    assert settings.max_queued_jobs == 10_000 and settings.embedded_worker is True
+    assert settings.max_parallel_jobs == (os.cpu_count() or 2)
 
 
 def test_file_then_environment(tmp_path):
@@ -22,7 +25,7 @@ def test_file_then_environment(tmp_path):
     settings = load_settings(config, {"WPSD_MAX_SYNC_EXECUTIONS": "8",
                                       "WPSD_LANGUAGES": "en-US, de-DE"})
     assert settings.processes == ("my_module", str(tmp_path / "local.py"))
-    assert settings.output_dir == tmp_path / "out"
+    assert settings.output_path == tmp_path / "out"
     assert settings.max_sync_executions == 8
     assert settings.languages == ("en-US", "de-DE")
     assert settings.metadata.title == "My WPS"

@@ -12,6 +12,6 @@ def test_public_names():
     assert expected <= exported
     # subpackages are importable but the public API is the names above
     assert exported - expected <= {
-        "config", "datatypes", "exceptions", "fetch", "formats", "jobs", "processes", "protocol",
-        "results", "service", "storage", "web",
+        "backends", "callbacks", "config", "core", "datatypes", "exceptions", "fetch", "formats",
+        "outbound", "ports", "processes", "protocol", "web", "worker",
     }

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import os
 
 import click
 
+from .backends.filesystem import FileStorage
+from .backends.sql import SQLJobStore
 from .config import load_settings
-from .jobs.job import JobStatus
-from .jobs.store.sql import SQLJobStore
-from .processes.registry import ProcessRegistry
-from .service import Service
-from .storage.filesystem import FileStorage
+from .core.execution import ExecutionRequest, Outcome
+from .core.job import JobStatus
+from .core.service import Service
+from .fetch import environment
+from .processes.registry import ProcessRegistry, load_processes
 from .web.app import create_app, serving_on
+from .worker.channel import BroadcastNotifier
 
 
 @click.group()
@@ -49,16 +53,64 @@ def serve(modules: tuple[str, ...], config_path: str | None, host: str, port: in
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wpsd: http://{host}:{port}/wps?service=WPS&request=GetCapabilities")
     app.run(host=host, port=port, debug=debug, threaded=True)
+@main.command()
+@click.argument("modules", nargs=-1)
+@click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              envvar="WPSD_CONFIG", help="TOML settings file (also WPSD_CONFIG).")
+def worker(modules: tuple[str, ...], config_path: str | None) -> None:
+    """Run the executions of a server's processes on this host.
+
+    For servers behind gunicorn or mod_wsgi: run one per host, with the same settings as the
+    web processes and ``embedded_worker = false``. It runs jobs and the host's synchronous
+    executions until it gets SIGTERM; running jobs then finish on their own.
+    """
+    from .worker.main import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
+    settings = load_settings(config_path, os.environ)
+    sources = [*settings.processes, *modules]
+    if not sources:
+        raise click.UsageError("name at least one module of processes, or a config file that does")
+    try:
+        code = run_worker(settings, sources)
+    except (ImportError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if code:
+        raise click.ClickException("another worker serves these processes on this host")
+
+
 @main.group()
 @click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               envvar="WPSD_CONFIG", help="TOML settings file (also WPSD_CONFIG).")
 @click.pass_context
 def jobs(ctx: click.Context, config_path: str | None) -> None:
-    """Inspect and manage the jobs in the job store."""
+    """Inspect and manage the jobs in the job store.
+
+    The store is the server's: give its config file (whose processes decide the default
+    data_dir), or set data_dir or database_url.
+    """
     settings = load_settings(config_path, os.environ)
+    registry = ProcessRegistry()
+    if settings.data_dir is None and settings.database_url is None:
+        if not settings.processes:
+            raise click.UsageError("which server's jobs? give its --config, or set "
+                                   "WPSD_DATA_DIR or WPSD_DATABASE_URL")
+        registry = ProcessRegistry(itertools.chain(*map(load_processes, settings.processes)))
+    settings = settings.resolved([p.identifier for p in registry], registry.sources())
     store = SQLJobStore(settings.job_database_url)
+    storage = FileStorage(settings.output_path)
     ctx.call_on_close(store.close)
-    ctx.obj = Service(settings, ProcessRegistry(), FileStorage(settings.output_dir), store)
+    # No worker runs here: dismissals reach every worker of this user on this host.
+    ctx.obj = Service(settings, registry, store, storage, _NoExecutions(),
+                      environment(settings, storage), BroadcastNotifier())
+
+
+class _NoExecutions:
+    def run(self, request: ExecutionRequest, limit: float) -> Outcome:
+        raise NotImplementedError("the jobs command runs no executions")
+
+    def close(self) -> None:
+        pass
 
 
 @jobs.command("list")
@@ -69,7 +121,6 @@ def jobs(ctx: click.Context, config_path: str | None) -> None:
 def list_jobs(service: Service, status: tuple[str, ...], process_id: str | None,
               limit: int) -> None:
     """The newest jobs first."""
-    assert service.store is not None
     found = service.store.list_jobs(statuses=[JobStatus(s) for s in status],
                                     process_ids=[process_id] if process_id else [], limit=limit)
     click.echo(f"{'id':36}  {'process':20} {'status':9} {'%':>3}  {'created':19}  message")

@@ -7,19 +7,31 @@ Nothing is read at import time; :func:`load_settings` builds a :class:`Settings`
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
-import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "WPSD_"
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
+             "0": False, "false": False, "no": False, "off": False}
 
 
-def _default_dir(name: str) -> Path:
-    return Path(tempfile.gettempdir()) / f"wpsd-{os.getuid()}" / name
+def default_data_dir(process_ids: Sequence[str], sources: Sequence[str]) -> Path:
+    """Where a server keeps its jobs when ``data_dir`` is not set: a folder of its own per
+    set of processes, under ``$XDG_STATE_HOME/wpsd`` (``~/.local/state/wpsd``).
+
+    Servers of different processes never share a job store by default, so neither claims
+    nor lists the other's jobs; the demo started as ``python3 demo.py`` or by gunicorn is
+    one server (same processes, same folder).
+    """
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    stem = Path(sources[0]).stem.rsplit(".", 1)[-1] if sources else "wpsd"
+    digest = hashlib.sha256("\n".join(sorted(process_ids)).encode()).hexdigest()[:8]
+    return Path(state) / "wpsd" / f"{stem}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -50,10 +62,13 @@ class Settings:
     processes: tuple[str, ...] = ()
     #: languages offered; the first is the default
     languages: tuple[str, ...] = ("en-US",)
-    #: parent of each job's private working directory
-    workdir: Path = field(default_factory=lambda: _default_dir("work"))
-    #: where outputs requested as references are kept
-    output_dir: Path = field(default_factory=lambda: _default_dir("outputs"))
+    #: where jobs, outputs and working directories live unless set apart below; by default
+    #: a folder per set of served processes (see :func:`default_data_dir`)
+    data_dir: Path | None = None
+    #: parent of each job's private working directory (default: data_dir/work)
+    workdir: Path | None = None
+    #: where outputs requested as references are kept (default: data_dir/outputs)
+    output_dir: Path | None = None
     #: public URL of output_dir; when unset, outputs are served by wpsd under /wps/outputs/
     output_url: str | None = None
     #: largest request body accepted, in bytes
@@ -67,16 +82,21 @@ class Settings:
     #: hosts that references and callbacks may reach although they are not public: host
     #: names, CIDR networks (``10.1.0.0/16``) or ``host:port``; empty: public addresses only
     allowed_reference_hosts: tuple[str, ...] = ()
-    #: synchronous executions at once, each in a warm worker process; one more gets ServerBusy
-    max_sync_executions: int = 4
+    #: synchronous executions at once on a host: the worker's warm sync processes, shared by
+    #: all web processes of the host; more wait up to 30 s for a free one, then ServerBusy
+    max_sync_executions: int = field(default_factory=lambda: max(2, os.cpu_count() or 2))
     #: the Capabilities updateSequence; by default derived from the process descriptions
     update_sequence: str | None = None
-    #: SQLAlchemy URL of the job store; by default a SQLite file beside the outputs
+    #: whether a web process starts this host's worker when none runs (``python3 demo.py``,
+    #: ``wpsd serve``); turn it off where ``wpsd worker`` runs as a service of its own
+    embedded_worker: bool = True
+    #: SQLAlchemy URL of the job store; by default a SQLite file in data_dir
     database_url: str | None = None
-    #: asynchronous jobs running at once on this host (each in its own OS process)
-    max_parallel_jobs: int = 2
-    #: jobs allowed to wait for a free slot; one more is refused with ServerBusy
-    max_queued_jobs: int = 100
+    #: asynchronous jobs a worker runs at once, each in its own OS process: one per core,
+    #: since more CPU-bound jobs only slow each other down; raise it for jobs that wait
+    max_parallel_jobs: int = field(default_factory=lambda: os.cpu_count() or 2)
+    #: jobs allowed to wait in the store for a free slot; one more is refused with ServerBusy
+    max_queued_jobs: int = 10_000
     #: seconds a job may run before it is stopped, unless its process sets its own limit
     job_time_limit: float = 3600.0
     #: seconds finished jobs and their outputs are kept
@@ -86,10 +106,28 @@ class Settings:
     metadata: ServiceMetadata = field(default_factory=ServiceMetadata)
 
     @property
+    def data_path(self) -> Path:
+        if self.data_dir is None:
+            raise RuntimeError("data_dir is not resolved: use Settings.resolved()")
+        return self.data_dir
+
+    @property
+    def work_path(self) -> Path:
+        return self.workdir or self.data_path / "work"
+
+    @property
+    def output_path(self) -> Path:
+        return self.output_dir or self.data_path / "outputs"
+
+    @property
     def job_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{self.output_dir.parent / 'jobs.sqlite'}"
+        return self.database_url or f"sqlite:///{self.data_path / 'jobs.sqlite'}"
+
+    def resolved(self, process_ids: Sequence[str], sources: Sequence[str]) -> Settings:
+        """These settings with ``data_dir`` decided, for a server of these processes."""
+        if self.data_dir is not None:
+            return self
+        return dataclasses.replace(self, data_dir=default_data_dir(process_ids, sources))
 
     def to_environ(self) -> dict[str, str]:
         """These settings as WPSD_* variables, for a child process (see load_settings)."""
@@ -117,7 +155,7 @@ def load_settings(
             values = tomllib.load(fh)
         base = Path(path).resolve().parent
         # Relative paths in a config file are relative to that file, like imports.
-        for key in ("workdir", "output_dir"):
+        for key in ("data_dir", "workdir", "output_dir"):
             if key in values:
                 values[key] = base / values[key]
         values["processes"] = [
@@ -151,8 +189,14 @@ def _cast(type_name: Any, value: Any, name: str) -> Any:
         if kind.startswith("tuple"):
             items = value.split(",") if isinstance(value, str) else value
             return tuple(str(v).strip() for v in items if str(v).strip())
-        if kind == "Path":
-            return Path(value)
+        if kind in ("Path", "Path | None"):
+            return Path(value) if value not in ("", None) else None
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if str(value).strip().lower() not in _BOOLEANS:
+                raise ValueError(value)
+            return _BOOLEANS[str(value).strip().lower()]
         if kind == "int":
             return int(value)
         if kind == "float":

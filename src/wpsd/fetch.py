@@ -1,83 +1,92 @@
-"""Fetching input references: http(s) only by default, with a size limit and a timeout."""
+"""Fetching input references through the outbound-request policy, as WPS errors.
+
+:mod:`wpsd.outbound` decides where a reference may lead; this module turns what it says into
+errors located at the input: a destination it refuses or a server that does not deliver is
+DataNotAccessible (WPS 1.0.0 reports it as InvalidParameterValue), a malformed request is
+InvalidParameterValue, an answer over the size limit FileSizeExceeded.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
-import requests
-
+from .config import Settings
+from .core.execution import Environment, OutputStore
 from .exceptions import DataNotAccessible, FileSizeExceeded, InvalidParameterValue
+from .outbound import (
+    OutboundFailed,
+    OutboundInvalid,
+    OutboundPolicy,
+    OutboundRefused,
+    OutboundTooLarge,
+)
 from .protocol.requests import ReferenceData
-
-_CHUNK = 64 * 1024
 
 
 def fetch_reference(
-    reference: ReferenceData,
-    identifier: str,
-    *,
-    max_bytes: int,
-    timeout: float,
-    schemes: Sequence[str],
+    reference: ReferenceData, identifier: str, *, policy: OutboundPolicy, max_bytes: int
 ) -> bytes:
-    """Download what an input reference points at, or raise a WPS error located at the input."""
+    """Download what an input reference points at, or raise a WPS error located at the input.
+
+    A ``BodyReference`` is fetched first, through the same policy, and becomes the body that
+    is posted to ``href``.
+    """
     body = reference.body
     if reference.body_reference:
-        body = fetch_url(reference.body_reference, identifier, "GET", None, (),
-                         max_bytes=max_bytes, timeout=timeout, schemes=schemes)
+        body = fetch_url(reference.body_reference, identifier, policy=policy,
+                         max_bytes=max_bytes)
     return fetch_url(reference.href, identifier, reference.method, body, reference.headers,
-                     max_bytes=max_bytes, timeout=timeout, schemes=schemes)
+                     policy=policy, max_bytes=max_bytes)
 
 
 def fetch_url(
     url: str,
     identifier: str,
-    method: str,
-    body: bytes | None,
-    headers: Sequence[tuple[str, str]],
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: Sequence[tuple[str, str]] = (),
     *,
+    policy: OutboundPolicy,
     max_bytes: int,
-    timeout: float,
-    schemes: Sequence[str],
 ) -> bytes:
+    """The body that ``url`` answers with, or a WPS error located at input ``identifier``."""
     try:
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:
-        raise InvalidParameterValue(f"Input {identifier!r}: {url!r} is not a URL",
-                                    identifier) from None
-    if scheme not in schemes:
-        raise InvalidParameterValue(
-            f"Input {identifier!r}: references with scheme {scheme or 'none'!r} are not allowed",
-            identifier,
-        )
-    if method not in ("GET", "POST"):
-        raise InvalidParameterValue(f"Input {identifier!r}: method must be GET or POST", identifier)
-    try:
-        with requests.request(
-            method, url, data=body, headers=dict(headers), timeout=timeout, stream=True
-        ) as response:
-            if response.status_code >= 400:
-                raise DataNotAccessible(
-                    f"Input {identifier!r}: {url} answered HTTP {response.status_code}", identifier
-                )
-            length = response.headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > max_bytes:
-                raise _too_big(identifier, max_bytes)
-            chunks, size = [], 0
-            for chunk in response.iter_content(_CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise _too_big(identifier, max_bytes)
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except requests.RequestException as exc:
-        raise DataNotAccessible(
-            f"Input {identifier!r}: could not fetch {url} ({type(exc).__name__})", identifier
+        return policy.fetch(url, method=method, body=body, headers=headers, max_bytes=max_bytes)
+    except OutboundTooLarge:
+        raise FileSizeExceeded(
+            f"Input {identifier!r} is larger than the limit of {max_bytes} bytes", identifier
         ) from None
+    except OutboundInvalid as exc:
+        raise InvalidParameterValue(f"Input {identifier!r}: {exc}", identifier) from None
+    except (OutboundRefused, OutboundFailed) as exc:
+        raise DataNotAccessible(f"Input {identifier!r}: {exc}", identifier) from None
 
 
-def _too_big(identifier: str, max_bytes: int) -> FileSizeExceeded:
-    return FileSizeExceeded(
-        f"Input {identifier!r} is larger than the limit of {max_bytes} bytes", identifier
-    )
+def environment(settings: Settings, storage: OutputStore) -> Environment:
+    """The execution environment of this host's settings: working directories, output
+    storage, and references fetched through the outbound policy."""
+    policy = OutboundPolicy.from_settings(settings)  # refuses a malformed allow-list now
+
+    def fetch(reference: ReferenceData, identifier: str, max_bytes: int) -> bytes:
+        return fetch_reference(reference, identifier, policy=policy, max_bytes=max_bytes)
+
+    def check(url: str, identifier: str) -> None:
+        check_url(url, identifier, policy=policy)
+
+    return Environment(settings.work_path, storage, fetch,
+                       int(settings.max_input_megabytes * 1024 * 1024), check)
+
+
+def check_url(url: str, identifier: str, *, policy: OutboundPolicy) -> None:
+    """Refuse, as fetch_url would, a URL the policy would not fetch; connects to nothing.
+
+    For the web node, so that a client learns at once that a reference or a callback is not
+    allowed, before a job exists; the fetch itself checks again (the name may resolve
+    differently by then, and that resolution is the one connected to).
+    """
+    try:
+        policy.check(url)
+    except OutboundInvalid as exc:
+        raise InvalidParameterValue(f"Input {identifier!r}: {exc}", identifier) from None
+    except (OutboundRefused, OutboundFailed) as exc:
+        raise DataNotAccessible(f"Input {identifier!r}: {exc}", identifier) from None

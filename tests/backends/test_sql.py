@@ -9,9 +9,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from wpsd.backends.sql import MIGRATIONS, SQLJobStore, schema_version
+from wpsd.core.job import Job, JobError, JobStatus, now
 from wpsd.datatypes.values import BoundingBox
-from wpsd.jobs.job import Job, JobError, JobStatus, now
-from wpsd.jobs.store.sql import MIGRATIONS, SQLJobStore, schema_version
 from wpsd.protocol.requests import (
     BoundingBoxData,
     ComplexData,
@@ -37,6 +37,9 @@ REQUEST = Execute(
     status=True,
     store=True,
 )
+
+
+KNOWN = ["buffer", "other"]
 
 
 def new_job(process_id: str = "buffer", **changes) -> Job:
@@ -68,10 +71,10 @@ def test_round_trip(store):
 def test_lifecycle(store):
     job = new_job()
     store.create(job)
-    claimed = store.claim_next("host-a")
+    claimed = store.claim_next("host-a", KNOWN)
     assert claimed.id == job.id and claimed.status is JobStatus.RUNNING
     assert claimed.worker == "host-a" and claimed.started is not None
-    assert store.claim_next("host-b") is None
+    assert store.claim_next("host-b", KNOWN) is None
     store.set_pid(job.id, 1234)
     assert store.update_progress(job.id, 40, "halfway")
     assert (store.get(job.id).progress, store.get(job.id).message, store.get(job.id).pid) == (
@@ -90,11 +93,11 @@ def test_lifecycle(store):
 def test_dismissed_job_is_never_claimed_or_overwritten(store):
     waiting, running = new_job(), new_job()
     store.create(running)
-    store.claim_next("h")
+    store.claim_next("h", KNOWN)
     store.create(waiting)
     assert store.finish(waiting.id, JobStatus.DISMISSED)
     assert store.finish(running.id, JobStatus.DISMISSED)
-    assert store.claim_next("h") is None
+    assert store.claim_next("h", KNOWN) is None
     assert not store.finish(running.id, JobStatus.SUCCEEDED, outputs=[])
     assert store.heartbeat([running.id, waiting.id]) == {
         running.id: JobStatus.DISMISSED, waiting.id: JobStatus.DISMISSED}
@@ -103,7 +106,7 @@ def test_dismissed_job_is_never_claimed_or_overwritten(store):
 def test_failure_keeps_the_error(store):
     job = new_job()
     store.create(job)
-    store.claim_next("h")
+    store.claim_next("h", KNOWN)
     store.finish(job.id, JobStatus.FAILED, error=JobError("InvalidParameterValue", "bad", "x"))
     failed = store.get(job.id)
     assert failed.error == JobError("InvalidParameterValue", "bad", "x")
@@ -114,8 +117,8 @@ def test_claims_oldest_first_and_counts(store):
     jobs = [new_job(created=now() + dt.timedelta(seconds=i)) for i in range(3)]
     for job in reversed(jobs):
         store.create(job)
-    assert store.claim_next("a").id == jobs[0].id
-    assert store.claim_next("b").id == jobs[1].id
+    assert store.claim_next("a", KNOWN).id == jobs[0].id
+    assert store.claim_next("b", KNOWN).id == jobs[1].id
     assert store.count([JobStatus.RUNNING]) == 2
     assert store.count([JobStatus.RUNNING], worker="a") == 1
     assert store.count([JobStatus.ACCEPTED]) == 1
@@ -129,7 +132,7 @@ def test_claims_oldest_first_and_counts(store):
 def test_stale_jobs_fail(store):
     job = new_job()
     store.create(job)
-    store.claim_next("h")
+    store.claim_next("h", KNOWN)
     assert store.fail_stale(now() - dt.timedelta(seconds=60), "gone") == []
     assert store.fail_stale(now() + dt.timedelta(seconds=1), "gone") == [job.id]
     failed = store.get(job.id)
@@ -141,8 +144,8 @@ def test_expiry_only_lists_ended_jobs(store):
     ended, running, waiting = new_job(), new_job(), new_job()
     for job in (ended, running, waiting):
         store.create(job)
-    store.claim_next("h")
-    store.claim_next("h")
+    store.claim_next("h", KNOWN)
+    store.claim_next("h", KNOWN)
     store.finish(ended.id, JobStatus.SUCCEEDED, outputs=[])
     later = now() + dt.timedelta(seconds=5)
     assert store.expired(later) == [ended.id]
@@ -174,7 +177,7 @@ def _hammer(url: str, name: str, results) -> None:
         for _ in range(JOBS_PER_PROCESS):
             store.create(new_job(process_id=name))
         claimed = []
-        while (job := store.claim_next(name)) is not None:
+        while (job := store.claim_next(name, [f"p{i}" for i in range(PROCESSES)])) is not None:
             claimed.append(job.id)
             for percent in (10, 50, 90):
                 assert store.update_progress(job.id, percent, f"{name} {percent}")
@@ -211,3 +214,13 @@ def test_many_processes_never_lock_or_lose_updates(store_url):
     assert len(jobs) == PROCESSES * JOBS_PER_PROCESS
     assert all(j.status is JobStatus.SUCCEEDED and j.progress == 100 for j in jobs)
     store.close()
+
+
+def test_claims_only_jobs_of_the_claimers_processes(store):
+    mine, theirs = new_job("buffer"), new_job("elsewhere")
+    store.create(theirs)
+    store.create(mine)
+    assert store.claim_next("w", ["buffer"]).id == mine.id
+    assert store.claim_next("w", ["buffer"]) is None
+    assert store.claim_next("w", []) is None
+    assert store.get(theirs.id).status is JobStatus.ACCEPTED

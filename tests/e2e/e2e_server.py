@@ -20,8 +20,11 @@ class Server:
 
 def start_server(command: list[str], tmp: Path, port: int, **extra_env: str
                  ) -> tuple[subprocess.Popen, Server]:
-    env = dict(os.environ, WPSD_WORKDIR=str(tmp / "work"), WPSD_OUTPUT_DIR=str(tmp / "outputs"),
-               PYTHONUNBUFFERED="1", **extra_env)
+    # References and callbacks of the tests go to servers on loopback, which a server refuses
+    # unless allowed; the demo itself keeps the production default when a user starts it.
+    env = dict(os.environ, WPSD_DATA_DIR=str(tmp), PYTHONUNBUFFERED="1",
+               WPSD_ALLOWED_REFERENCE_HOSTS="127.0.0.1")
+    env.update(extra_env)
     log = tmp / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -29,9 +32,9 @@ def start_server(command: list[str], tmp: Path, port: int, **extra_env: str
     deadline = time.monotonic() + 30
     while True:
         try:
-            requests.get(url, params={"service": "WPS", "request": "GetCapabilities"}, timeout=1)
+            requests.get(url, params={"service": "WPS", "request": "GetCapabilities"}, timeout=5)
             break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still starting
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 raise RuntimeError("server did not start:\n" + log.read_text()) from None

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 from e2e_server import ROOT, start_server
 from owslib.wps import SYNC, WebProcessingService
 
-from helpers import free_port
+from helpers import children, free_port
 
 WPSD = [sys.executable, "-m", "wpsd.cli"]
 
@@ -72,3 +75,57 @@ def test_gunicorn(served, app, env, monkeypatch):
                   "127.0.0.1:PORT", app])
     execution = wps.execute("say_hello", [("name", "gunicorn")], mode=SYNC)
     assert execution.processOutputs[0].data == ["Hello gunicorn"]
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    found = []
+    for child, command in children(pid):
+        found.append((child, command))
+        found.extend(descendants(child))
+    return found
+
+
+def test_wpsd_worker_beside_gunicorn(tmp_path: Path):
+    """The deployment of the README: gunicorn serves, `wpsd worker` executes."""
+    config = tmp_path / "wpsd.toml"
+    config.write_text('processes = ["demo"]\nembedded_worker = false\n'
+                      "heartbeat_interval = 0.2\n")
+    # start_server gives the web tier WPSD_DATA_DIR: the worker must see the same store.
+    env = dict(os.environ, WPSD_CONFIG=str(config), WPSD_DATA_DIR=str(tmp_path))
+    port = free_port()
+    gunicorn, server = start_server([sys.executable, "-m", "gunicorn", "--workers", "2",
+                                     "--bind", f"127.0.0.1:{port}", "wpsd.wsgi:application"],
+                                    tmp_path, port, WPSD_CONFIG=str(config))
+    worker = None
+    try:
+        # No worker yet: the web tier accepts and stores, it never executes.
+        wps = WebProcessingService(server.url, version="1.0.0")
+        refused = requests.get(server.url, timeout=30, params={
+            "service": "WPS", "version": "1.0.0", "request": "Execute",
+            "identifier": "say_hello", "DataInputs": "name=nobody"})
+        assert refused.status_code == 503 and b"wpsd worker" in refused.content
+        # OWSLib asks for a stored, updated response when outputs are named.
+        job = wps.execute("sleep", [("delay", "0.5")], output=[("sleep_output", False)])
+        assert job.status == "ProcessAccepted"
+        log = (tmp_path / "worker.log").open("wb")
+        worker = subprocess.Popen(WPSD + ["worker"], cwd=ROOT, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while not job.isComplete():  # the queued job runs once the worker is up
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
+            time.sleep(0.2)
+            job.checkStatus(sleepSecs=0)
+        assert job.isSucceded()
+        execution = wps.execute("say_hello", [("name", "worker")], mode=SYNC)
+        assert execution.processOutputs[0].data == ["Hello worker"]
+        # Executions ran in the worker's processes, none in gunicorn's.
+        assert not any("wpsd.cli worker" in c or "wpsd.worker" in c
+                       for _, c in descendants(gunicorn.pid))
+        assert len(descendants(worker.pid)) >= 2  # its warm sync processes
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=15)
+            log.close()
+        gunicorn.terminate()
+        gunicorn.wait(timeout=15)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from schemas import assert_ogcapi_valid
+from wpsd import LiteralOutput, process
 
 EXEC1 = "/wps?service=WPS&version=1.0.0&request=Execute&identifier="
 W2 = ("<wps:Execute xmlns:wps='http://www.opengis.net/wps/2.0' "
@@ -76,17 +77,12 @@ def test_deeply_nested_xml(wps):
     assert wps.post(body, status=400).xml.tag == "{http://www.opengis.net/ows/1.1}ExceptionReport"
 
 
+@process("nul", "Returns NUL", outputs=[LiteralOutput("out", "Out")])
+def nul() -> dict:
+    return {"out": "a\u0000b"}
+
+
 def test_output_that_xml_cannot_carry_fails_the_execution(make_app):
-    from wpsd import LiteralOutput, process
-
-    @process("nul", "Returns NUL", outputs=[LiteralOutput("out", "Out")])
-    def nul() -> dict:
-        return {"out": "a\u0000b"}
-
-    # Defined in this test, so no worker can import it: run it in-process to reach encoding.
-    app = make_app(processes=[nul])
-    service = app.extensions["wpsd"]
-    service.pool = None
-    response = app.test_client().get(EXEC1 + "nul")
+    response = make_app(processes=[nul]).test_client().get(EXEC1 + "nul")
     assert response.status_code == 200
     assert b"ProcessFailed" in response.data and b"XML cannot carry" in response.data

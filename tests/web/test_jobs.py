@@ -7,39 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import NS, WPS, alive
-
-EXEC = "service=WPS&version=1.0.0&request=Execute&identifier="
-ASYNC = "&storeExecuteResponse=true&status=true"
-
-
-def state(root) -> str:
-    return root.find("wps:Status/*", NS).tag.split("}")[1]
-
-
-def poll(wps: WPS, location: str, timeout: float = 60) -> list:
-    """Every status document until the job ends (each one schema-validated by ``wps``)."""
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        root = wps.check(wps.client.get(location)).xml
-        seen.append(root)
-        if state(root) in ("ProcessSucceeded", "ProcessFailed"):
-            return seen
-        time.sleep(0.1)
-    raise AssertionError(f"job did not end; last state {state(seen[-1])}")
-
-
-def submit(wps: WPS, query: str) -> tuple:
-    root = wps.get(EXEC + query).xml
-    location = root.get("statusLocation")
-    assert location and location.startswith("http://localhost/wps/jobs/")
-    return root, location
-
-
-def literal(root, ident):
-    return root.xpath(f"wps:ProcessOutputs/wps:Output[ows:Identifier='{ident}']"
-                      "/wps:Data/wps:LiteralData/text()", namespaces=NS)[0]
+from helpers import ASYNC, EXEC, NS, WPS, alive, literal, poll, state, submit
 
 
 def test_lifecycle_with_progress(wps):
@@ -65,7 +33,7 @@ def test_failure(wps):
     _, location = submit(wps, "fail" + ASYNC)
     final = poll(wps, location)[-1]
     text = final.findtext(".//ows:ExceptionText", namespaces=NS)
-    assert "the process broke on purpose" in text
+    assert "'fail' failed" in text and "broke on purpose" not in text
 
 
 def test_outputs_by_reference_and_lineage(wps, client):
@@ -138,12 +106,12 @@ def test_dismiss_ends_the_worker_and_what_it_started(wps, app, tmp_path, setting
     while (alive(worker) or alive(helper)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(worker) and not alive(helper)
-    while any(settings.workdir.glob(f"{job_id}-*")) and time.monotonic() < deadline:
+    while any(settings.work_path.glob(f"{job_id}-*")) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(settings.workdir.glob(f"{job_id}-*")), "the killed job's workdir remains"
+    assert not any(settings.work_path.glob(f"{job_id}-*")), "the killed job's workdir remains"
     final = poll(wps, location)[-1]
     assert "dismissed" in final.findtext(".//ows:ExceptionText", namespaces=NS)
-    assert not (settings.output_dir / job_id).exists()
+    assert not (settings.output_path / job_id).exists()
     assert service.dismiss("no-such-job") is None
 
 
@@ -171,18 +139,18 @@ def test_cleanup_removes_ended_jobs_only(make_app, tmp_path):
     wait_for(tmp_path / "p")
     service = app.extensions["wpsd"]
     done_id, running_id = done.rsplit("/", 1)[1], running.rsplit("/", 1)[1]
-    assert (service.settings.output_dir / done_id).exists()
+    assert (service.settings.output_path / done_id).exists()
     sync = wps.get(EXEC + "say_hello&DataInputs=name=s&ResponseDocument=response@asReference=true")
     sync_folder = sync.xml.find(".//wps:Reference", NS).get("href").split("/")[-2]
-    assert (service.settings.output_dir / sync_folder).exists()
-    abandoned = service.settings.workdir / "00000000-0000-0000-0000-000000000000-x"
+    assert (service.settings.output_path / sync_folder).exists()
+    abandoned = service.settings.work_path / "00000000-0000-0000-0000-000000000000-x"
     abandoned.mkdir(parents=True)
     assert sorted(service.cleanup()) == sorted([done_id, sync_folder])
     assert not abandoned.exists()
-    assert any(service.settings.workdir.glob(running_id + "-*"))  # the running job's is kept
-    assert not (service.settings.output_dir / sync_folder).exists()
+    assert any(service.settings.work_path.glob(running_id + "-*"))  # the running job's is kept
+    assert not (service.settings.output_path / sync_folder).exists()
     assert service.get_job(done_id) is None
-    assert not (service.settings.output_dir / done_id).exists()
+    assert not (service.settings.output_path / done_id).exists()
     assert service.get_job(running_id).status.value == "running"
     service.dismiss(running_id)
 

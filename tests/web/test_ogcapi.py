@@ -215,7 +215,7 @@ def test_failed_job_results(client):
                        status=201).headers["Location"]
     assert wait(client, location)["status"] == "failed"
     failure = get(client, location + "/results", 500, schema="exception").get_json()
-    assert "broke on purpose" in failure["detail"]
+    assert "'fail' failed" in failure["detail"] and "broke on purpose" not in failure["detail"]
 
 
 def test_unknown_jobs(client):
@@ -286,7 +286,7 @@ def test_callback_of_a_failed_job(client, callback_server):
     assert list(calls) == ["/failed"]
     assert_ogcapi_valid(calls["/failed"], "statusInfo")
     assert calls["/failed"]["status"] == "failed"
-    assert "broke on purpose" in calls["/failed"]["message"]
+    assert "'fail' failed" in calls["/failed"]["message"]
 
 
 @pytest.mark.parametrize("subscriber", [

@@ -12,6 +12,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from sample_processes import processes as samples
 from wpsd import Settings, create_app
+from wpsd.web.app import close_app
 
 # Quick processes only: the rest sleep (echo's pause, sleep's delay) or fail by design.
 FUZZED = ("say_hello", "ultimate_question", "expand_bbox", "area", "feature_count", "allowed",
@@ -26,9 +27,7 @@ def openapi_app(tmp_path_factory):
                          heartbeat_interval=0.2, max_sync_executions=2)
     app = create_app(settings_, processes=demo.processes + samples)
     yield app
-    service = app.extensions["wpsd"]
-    service.executor.shutdown(kill_running=True)
-    service.close()
+    close_app(app, kill_jobs=True)
 
 
 @pytest.fixture(scope="module")

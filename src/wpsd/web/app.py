@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import socket
 from collections.abc import Iterable
 from functools import cache
@@ -11,22 +12,32 @@ from pathlib import Path
 
 from flask import Flask, Response, abort, send_file
 
+from ..backends.filesystem import FileStorage
+from ..backends.sql import SQLJobStore
 from ..config import Settings
-from ..jobs.executors.local import LocalExecutor
-from ..jobs.pool import SyncPool, in_worker_process
-from ..jobs.store.sql import SQLJobStore
+from ..core.service import Service
+from ..fetch import environment
+from ..ports import Notifier
 from ..processes.process import Process
 from ..processes.registry import ProcessRegistry, load_processes
-from ..service import Service
-from ..storage.filesystem import FileStorage
+from ..worker.channel import Channel
+from ..worker.channel import Notifier as LocalNotifier
+from ..worker.embedded import EmbeddedNotifier, EmbeddedWorker
+from ..worker.main import in_worker_process
+from ..worker.sync import SyncClient
 from .errors import register_error_handlers
 from .headers import as_download, secure
 from .ogcapi import create_blueprint
 from .wps import WPSEndpoint
 
+logger = logging.getLogger("wpsd")
+
 
 def create_app(settings: Settings | None = None, processes: Iterable[Process] = ()) -> Flask:
     """Build the WSGI application.
+
+    Executions run in this host's worker (see :mod:`wpsd.worker`), which this process starts
+    when ``embedded_worker`` is on and none runs yet.
 
     :param settings: the configuration; defaults suit a local demo.
     :param processes: processes to serve besides those of the modules named in
@@ -35,16 +46,27 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
     settings = settings or Settings()
     loaded = (load_processes(module) for module in settings.processes)
     registry = ProcessRegistry(itertools.chain(processes, *loaded))
-    storage = FileStorage(settings.output_dir)
+    if not len(registry):
+        logger.warning("wpsd: no processes to serve; name modules in the `processes` setting "
+                       "(WPSD_PROCESSES or the config file)")
+    settings = settings.resolved([p.identifier for p in registry], registry.sources())
+    storage = FileStorage(settings.output_path)
     store = SQLJobStore(settings.job_database_url)
-    if in_worker_process():
-        # A worker process imported a module that builds an app: it must not run jobs itself.
-        service = Service(settings, registry, storage, store)
+    channel = Channel.for_server(settings.job_database_url, [p.identifier for p in registry])
+    env = environment(settings, storage)
+    worker = None
+    notifier: Notifier
+    if settings.embedded_worker and not in_worker_process():
+        worker = EmbeddedWorker(settings, registry.sources(), channel)
+        notifier = EmbeddedNotifier(channel, worker)
+        # Started now, not at the first execution: that one must not wait for the imports,
+        # and jobs accepted before a restart start at once.
+        worker.ensure()
     else:
-        executor = LocalExecutor(settings, store, registry, registry.sources())
-        pool = SyncPool(settings, registry.sources())
-        service = Service(settings, registry, storage, store, executor, pool)
-        executor.start()
+        notifier = LocalNotifier(channel)
+    executor = SyncClient(channel, settings.work_path,
+                          worker.ensure if worker is not None else None)
+    service = Service(settings, registry, store, storage, executor, env, notifier)
     endpoint = WPSEndpoint(service)
 
     app = Flask("wpsd", static_folder=str(Path(__file__).with_name("static")),
@@ -56,6 +78,7 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
         app.config["TRUSTED_HOSTS"] = list(settings.trusted_hosts or default_trusted_hosts())
     app.after_request(secure)
     app.extensions["wpsd"] = service
+    app.extensions["wpsd.worker"] = worker
     app.add_url_rule("/wps", "wps", endpoint.handle, methods=["GET", "POST"])
 
     def stored_output(job: str, name: str) -> Response:
@@ -70,6 +93,15 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
     app.register_blueprint(create_blueprint(service))
     register_error_handlers(app)
     return app
+
+
+def close_app(app: Flask, kill_jobs: bool = False) -> None:
+    """Release what an app holds: its store connections, and the worker it started (whose
+    running jobs go on unless ``kill_jobs``)."""
+    app.extensions["wpsd"].close()
+    worker = app.extensions.get("wpsd.worker")
+    if worker is not None:
+        worker.close(kill_jobs=kill_jobs)
 
 
 @cache

@@ -17,6 +17,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from ..core.job import JobStatus
+from ..core.results import OutputValue
+from ..core.service import Service
 from ..exceptions import (
     InvalidParameterValue,
     NoApplicableCode,
@@ -24,11 +27,8 @@ from ..exceptions import (
     ResultNotReady,
     WPSError,
 )
-from ..jobs.job import JobStatus
 from ..protocol.ogcapi import encode
 from ..protocol.ogcapi.parse import parse_execute, wants_async
-from ..results import OutputValue
-from ..service import Service
 from .body import body_bytes
 from .headers import as_download, mark_page
 from .openapi import MAX_OFFSET, openapi_document

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.service import Service
 from ..processes.process import Process
 from ..protocol.ogcapi import encode
-from ..service import Service
 
 #: the largest offset into the process and job lists (see web/ogcapi.py)
 MAX_OFFSET = 10**9

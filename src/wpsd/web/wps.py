@@ -18,6 +18,9 @@ from urllib.parse import unquote_plus
 from flask import Response, g, request
 from lxml import etree
 
+from ..core.job import JobStatus
+from ..core.results import ExecuteResult
+from ..core.service import Service
 from ..datatypes.values import BoundingBox
 from ..exceptions import (
     InvalidParameterValue,
@@ -30,7 +33,6 @@ from ..exceptions import (
     ResultNotReady,
     WPSError,
 )
-from ..jobs.job import JobStatus
 from ..protocol.ows import kvp_operation
 from ..protocol.requests import (
     DescribeProcess,
@@ -45,8 +47,6 @@ from ..protocol.wps1 import encode, parse
 from ..protocol.wps2 import encode as encode2
 from ..protocol.wps2 import parse as parse2
 from ..protocol.xml import NS_WPS10, NS_WPS20, parse_xml, to_bytes
-from ..results import ExecuteResult
-from ..service import Service
 from .body import body_chunks
 from .errors import XML_TYPE, wps_error_response
 from .headers import as_download

@@ -8,15 +8,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ...core.job import Job, JobStatus
+from ...core.results import OutputValue
 from ...datatypes.crs import CRS84
 from ...datatypes.inputs import BoundingBoxInput, ComplexInput, Input, LiteralInput
 from ...datatypes.literals import LiteralDomain, RangeClosure
 from ...datatypes.outputs import BoundingBoxOutput, ComplexOutput, LiteralOutput, Output
 from ...exceptions import WPSError
 from ...formats import Format
-from ...jobs.job import Job, JobStatus
 from ...processes.process import Process
-from ...results import OutputValue
 
 REL = "http://www.opengis.net/def/rel/ogc/1.0/"
 CONF = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/"

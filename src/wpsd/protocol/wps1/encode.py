@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from lxml import etree
 
 from ...config import ServiceMetadata
+from ...core.results import ExecuteResult, OutputValue
 from ...datatypes.inputs import BoundingBoxInput, ComplexInput, Input, LiteralInput
 from ...datatypes.literals import AllowedValues, LiteralDomain
 from ...datatypes.outputs import BoundingBoxOutput, ComplexOutput, LiteralOutput, Output
@@ -26,7 +27,6 @@ from ...protocol.requests import (
     LiteralData,
     ReferenceData,
 )
-from ...results import ExecuteResult, OutputValue
 from ..ows import bounding_box as ows_bounding_box
 from ..ows import format_attributes, service_metadata, value_range
 from ..xml import NS_OWS11, NS_WPS10, NS_XML, OWS11, WPS10, parse_xml, qname, xlink, xml_text

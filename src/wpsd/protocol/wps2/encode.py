@@ -8,15 +8,15 @@ from collections.abc import Callable, Sequence
 from lxml import etree
 
 from ...config import ServiceMetadata
+from ...core.job import Job, JobStatus
+from ...core.results import OutputValue
 from ...datatypes.inputs import BoundingBoxInput, ComplexInput, Input, LiteralInput
 from ...datatypes.literals import LiteralDomain
 from ...datatypes.outputs import BoundingBoxOutput, ComplexOutput, LiteralOutput, Output
 from ...datatypes.values import BoundingBox
 from ...exceptions import WPSError
 from ...formats import TEXT, Format
-from ...jobs.job import Job, JobStatus
 from ...processes.process import Process
-from ...results import OutputValue
 from ..ows import bounding_box as ows_bounding_box
 from ..ows import format_attributes, service_metadata, value_range
 from ..wps1.encode import complex_data_content

@@ -1,0 +1,1 @@
+"""Implementations of the ports (:mod:`wpsd.ports`): job stores, output storage, executors."""

@@ -1,0 +1,334 @@
+"""SQLJobStore: job records through SQLAlchemy Core; a SQLite file by default, PostgreSQL for
+several hosts.
+
+SQLite is set up for several processes and threads of one host: WAL journal (readers never
+wait for the writer), a busy timeout, and ``BEGIN IMMEDIATE`` for every write transaction so
+that two writers queue up instead of failing with "database is locked" when a read lock
+would have to be upgraded. Reads use a second engine with ordinary deferred transactions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ..core.codec import dump_execute, load_execute
+from ..core.job import ACTIVE, Job, JobError, JobStatus, now
+
+metadata = sa.MetaData()
+
+jobs = sa.Table(
+    "wpsd_jobs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("process_id", sa.String(255), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("progress", sa.Integer, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("request", sa.LargeBinary, nullable=False),
+    sa.Column("service_url", sa.Text, nullable=False),
+    sa.Column("output_url", sa.Text, nullable=False),
+    sa.Column("language", sa.String(35), nullable=False),
+    sa.Column("created", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("started", sa.DateTime(timezone=True)),
+    sa.Column("finished", sa.DateTime(timezone=True)),
+    sa.Column("updated", sa.DateTime(timezone=True)),
+    sa.Column("heartbeat", sa.DateTime(timezone=True)),
+    sa.Column("worker", sa.String(255)),
+    sa.Column("pid", sa.Integer),
+    sa.Column("outputs", sa.LargeBinary),
+    sa.Column("error", sa.Text),
+)
+
+schema_version = sa.Table(
+    "wpsd_schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+
+def _v1(conn: Connection) -> None:
+    jobs.create(conn, checkfirst=True)
+
+
+#: schema migrations, applied in order; the store records how many have run
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+_ADVISORY_LOCK = 0x77707364  # "wpsd": serialises migrations of several PostgreSQL clients
+
+
+def _sqlite_engine(url: sa.URL, immediate: bool, **options: Any) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 60}, **options)
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event, not the driver, start transactions.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class SQLJobStore:
+    """Job records in a relational database through SQLAlchemy Core."""
+
+    def __init__(self, url: str, pooled: bool = True) -> None:
+        """:param pooled: keep connections open between operations. A process that forks
+            (the worker) must not: see :meth:`after_fork`."""
+        self.url = url
+        self._write, self._read = self._engines(pooled)
+        try:
+            self.migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def _engines(self, pooled: bool) -> tuple[Engine, Engine]:
+        parsed = sa.make_url(self.url)
+        options: dict[str, Any] = {} if pooled else {"poolclass": sa.pool.NullPool}
+        if parsed.get_backend_name() == "sqlite":
+            return (_sqlite_engine(parsed, True, **options),
+                    _sqlite_engine(parsed, False, **options))
+        engine = sa.create_engine(parsed, pool_pre_ping=True, **options)
+        return engine, engine
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the version this code knows."""
+        with self._write.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
+            schema_version.create(conn, checkfirst=True)
+            current = conn.execute(sa.select(schema_version.c.version)).scalar()
+            if current is None:
+                conn.execute(schema_version.insert().values(version=0))
+                current = 0
+            if current > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"the job database is at schema version {current}, newer than this wpsd "
+                    f"({len(MIGRATIONS)}); upgrade wpsd"
+                )
+            for migration in MIGRATIONS[current:]:
+                migration(conn)
+            conn.execute(schema_version.update().values(version=len(MIGRATIONS)))
+
+    # ------------------------------------------------------------ reading
+
+    def get(self, job_id: str) -> Job | None:
+        with self._read.connect() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        return _job(row) if row else None
+
+    def list_jobs(
+        self,
+        *,
+        statuses: Sequence[JobStatus] = (),
+        process_ids: Sequence[str] = (),
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Job]:
+        query = sa.select(jobs).order_by(jobs.c.created.desc(), jobs.c.id).limit(limit)
+        if statuses:
+            query = query.where(jobs.c.status.in_([s.value for s in statuses]))
+        if process_ids:
+            query = query.where(jobs.c.process_id.in_(process_ids))
+        with self._read.connect() as conn:
+            return [_job(row) for row in conn.execute(query.offset(offset))]
+
+    def count(self, statuses: Sequence[JobStatus], worker: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(jobs).where(
+            jobs.c.status.in_([s.value for s in statuses]))
+        if worker is not None:
+            query = query.where(jobs.c.worker == worker)
+        with self._read.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def expired(self, finished_before: dt.datetime) -> list[str]:
+        ended = [s.value for s in JobStatus if s.finished]
+        query = sa.select(jobs.c.id).where(jobs.c.status.in_(ended),
+                                           jobs.c.finished < finished_before)
+        with self._read.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    # ------------------------------------------------------------ writing
+
+    def create(self, job: Job) -> None:
+        with self._write.begin() as conn:
+            conn.execute(jobs.insert().values(
+                id=job.id,
+                process_id=job.process_id,
+                status=job.status.value,
+                progress=job.progress,
+                message=job.message,
+                request=dump_execute(job.request),
+                service_url=job.service_url,
+                output_url=job.output_url,
+                language=job.language,
+                created=job.created,
+                updated=job.created,
+            ))
+
+    def claim_next(self, worker: str, process_ids: Sequence[str]) -> Job | None:
+        # Optimistic claim: whoever flips accepted -> running first owns the job. Works the
+        # same on SQLite and PostgreSQL, from any number of processes and hosts. Only jobs of
+        # the claimer's processes: workers of other servers may share the store.
+        if not process_ids:
+            return None
+        while True:
+            with self._write.begin() as conn:
+                job_id = conn.execute(
+                    sa.select(jobs.c.id)
+                    .where(jobs.c.status == JobStatus.ACCEPTED.value,
+                           jobs.c.process_id.in_(process_ids))
+                    .order_by(jobs.c.created, jobs.c.id)
+                    .limit(1)
+                ).scalar()
+                if job_id is None:
+                    return None
+                stamp = now()
+                claimed = conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job_id, jobs.c.status == JobStatus.ACCEPTED.value)
+                    .values(status=JobStatus.RUNNING.value, worker=worker, started=stamp,
+                            heartbeat=stamp, updated=stamp, message="started")
+                ).rowcount
+            if claimed:
+                return self.get(job_id)
+
+    def set_pid(self, job_id: str, pid: int) -> None:
+        with self._write.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(pid=pid))
+
+    def update_progress(self, job_id: str, progress: int, message: str) -> bool:
+        with self._write.begin() as conn:
+            stamp = now()
+            return bool(conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+                .values(progress=progress, message=message, updated=stamp, heartbeat=stamp)
+            ).rowcount)
+
+    def heartbeat(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        if not job_ids:
+            return {}
+        with self._write.begin() as conn:
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id.in_(job_ids), jobs.c.status == JobStatus.RUNNING.value)
+                .values(heartbeat=now())
+            )
+            rows = conn.execute(sa.select(jobs.c.id, jobs.c.status)
+                                .where(jobs.c.id.in_(job_ids)))
+            return {row.id: JobStatus(row.status) for row in rows}
+
+    def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        outputs: list[dict[str, Any]] | None = None,
+        error: JobError | None = None,
+    ) -> bool:
+        values: dict[str, Any] = {"status": status.value, "finished": now(), "updated": now()}
+        if status is JobStatus.SUCCEEDED:
+            values.update(progress=100, message="finished",
+                          outputs=json.dumps(outputs or []).encode("utf-8"))
+        elif error is not None:
+            values.update(message=error.text, error=json.dumps(vars(error)))
+        else:
+            values.update(message=status.value)
+        with self._write.begin() as conn:
+            return bool(conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status.in_([s.value for s in ACTIVE]))
+                .values(**values)
+            ).rowcount)
+
+    def mark_dismissed(self, job_id: str) -> bool:
+        """Dismiss an ended job (its outputs are being removed); False if already dismissed."""
+        with self._write.begin() as conn:
+            return bool(conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status != JobStatus.DISMISSED.value)
+                .values(status=JobStatus.DISMISSED.value, updated=now())
+            ).rowcount)
+
+    def fail_stale(self, silent_since: dt.datetime, message: str) -> list[str]:
+        error = json.dumps(vars(JobError("NoApplicableCode", message)))
+        with self._write.begin() as conn:
+            stale = list(conn.execute(
+                sa.select(jobs.c.id).where(jobs.c.status == JobStatus.RUNNING.value,
+                                           jobs.c.heartbeat < silent_since)
+            ).scalars())
+            if stale:
+                stamp = now()
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id.in_(stale), jobs.c.status == JobStatus.RUNNING.value,
+                           jobs.c.heartbeat < silent_since)
+                    .values(status=JobStatus.FAILED.value, message=message, error=error,
+                            finished=stamp, updated=stamp)
+                )
+        return stale
+
+    def delete(self, job_id: str) -> None:
+        with self._write.begin() as conn:
+            conn.execute(jobs.delete().where(jobs.c.id == job_id))
+
+    def after_fork(self) -> None:
+        """Give a forked child engines of its own, pooled.
+
+        The parent must have had no connection open when it forked, which an unpooled store
+        guarantees between operations: SQLite keeps per-process lock state that a child would
+        inherit and trust (its "locks" would not be held, another process could reset the WAL
+        under it and its writes would be lost), and a PostgreSQL connection closed in a child
+        ends the parent's session.
+        """
+        self._write, self._read = self._engines(pooled=True)
+
+    def close(self) -> None:
+        self._write.dispose()
+        self._read.dispose()
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _job(row: Any) -> Job:
+    return Job(
+        id=row.id,
+        process_id=row.process_id,
+        request=load_execute(row.request),
+        service_url=row.service_url,
+        output_url=row.output_url,
+        language=row.language,
+        status=JobStatus(row.status),
+        progress=row.progress,
+        message=row.message,
+        created=_utc(row.created) or now(),
+        started=_utc(row.started),
+        finished=_utc(row.finished),
+        updated=_utc(row.updated),
+        heartbeat=_utc(row.heartbeat),
+        worker=row.worker,
+        pid=row.pid,
+        outputs=json.loads(row.outputs) if row.outputs is not None else None,
+        error=JobError(**json.loads(row.error)) if row.error else None,
+    )

@@ -1,0 +1,242 @@
+"""The operations a web node offers over the processes and the jobs, for every protocol.
+
+The protocol layers parse a request into :mod:`wpsd.protocol.requests` models, call a
+:class:`Service` method, and encode what it returns. The service checks requests and keeps
+the job records; executions run elsewhere: synchronous ones through the :class:`Executor`
+(the host's worker), jobs wherever a worker claims them from the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..config import Settings
+from ..exceptions import (
+    InvalidParameterValue,
+    NoSuchProcess,
+    ServerBusy,
+    StorageNotSupported,
+    VersionNegotiationFailed,
+    WPSError,
+)
+from ..processes.process import Process
+from ..processes.registry import ProcessRegistry
+from ..protocol.requests import Execute
+from . import codec
+from .execution import Environment, ExecutionRequest, check_request, select_outputs
+from .job import ACTIVE, Job, JobError, JobStatus, now
+from .results import ExecuteResult, output_values
+from .retention import cleanup
+
+if TYPE_CHECKING:  # the ports import the core
+    from ..ports import Executor, JobStore, Notifier, OutputStorage
+
+logger = logging.getLogger("wpsd")
+#: seconds GetStatus and GetResult wait for a job submitted less than this long ago to end
+QUICK_JOB_WAIT = 3.0
+
+
+def execution_request(request: Execute, job_id: str) -> ExecutionRequest:
+    """The protocol-neutral part of a client's Execute: what the worker needs to run it."""
+    return ExecutionRequest(job_id, request.identifier, tuple(request.inputs),
+                            tuple(request.outputs))
+
+
+class Service:
+    """The operations of a web node over one process registry, job store and output storage.
+
+    ``notifier`` tells the workers that a job was submitted or dismissed, so they start or
+    stop it at once rather than when they next look at the store.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: ProcessRegistry,
+        store: JobStore,
+        storage: OutputStorage,
+        executor: Executor,
+        env: Environment,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.store = store
+        self.storage = storage
+        self.executor = executor
+        self.env = env
+        self.notifier = notifier
+
+    def close(self) -> None:
+        self.executor.close()
+        if self.notifier is not None:
+            self.notifier.close()
+        self.store.close()
+
+    @staticmethod
+    def supports_jobs(process: Process) -> bool:
+        return process.asynchronous
+
+    # ------------------------------------------------------------ discovery
+
+    def negotiate_version(self, accept_versions: Sequence[str], supported: Sequence[str]) -> str:
+        """The highest supported version the client accepts (OWS 1.1 7.3.2)."""
+        if not accept_versions:
+            return supported[0]
+        for version in supported:
+            if version in accept_versions:
+                return version
+        raise VersionNegotiationFailed(
+            f"None of the versions {', '.join(accept_versions)} is supported; "
+            f"use {', '.join(supported)}",
+            "AcceptVersions",
+        )
+
+    def negotiate_language(self, language: str | None) -> str:
+        languages = self.settings.languages
+        if not language:
+            return languages[0]
+        for offered in languages:
+            if offered.lower() == language.lower():
+                return offered
+        raise InvalidParameterValue(
+            f"Language {language!r} is not offered; use one of {', '.join(languages)}", "language"
+        )
+
+    def get_process(self, identifier: str) -> Process:
+        process = self.registry.get(identifier)
+        if process is None:
+            raise NoSuchProcess(f"No process named {identifier!r}", "identifier")
+        return process
+
+    def describe(self, identifiers: Sequence[str]) -> list[Process]:
+        if any(i.lower() == "all" for i in identifiers):
+            return list(self.registry)
+        return [self.get_process(i) for i in identifiers]
+
+    # ------------------------------------------------------------ execution
+
+    def execute(self, request: Execute, output_url: str) -> ExecuteResult:
+        """Run a process synchronously.
+
+        Problems with the request raise a :class:`WPSError`, before the execution takes a
+        slot where they can be found without fetching; a handler that fails gives a result
+        whose ``error`` is set, so the client gets a ProcessFailed document.
+        """
+        process = self.get_process(request.identifier)
+        if request.store:
+            raise InvalidParameterValue("storeExecuteResponse asks for a job: use submit()",
+                                        "storeExecuteResponse")
+        if request.status:
+            raise InvalidParameterValue(
+                "status=true needs storeExecuteResponse=true (OGC 05-007r7 table 51)", "status"
+            )
+        execution = execution_request(request, str(uuid.uuid4()))
+        selected = check_request(process, execution, self.env)
+        started = now().replace(microsecond=0)
+        outcome = self.executor.run(execution, process.time_limit or self.settings.job_time_limit)
+        result = ExecuteResult(execution.job_id, process, request, selected, started)
+        if outcome.error is not None:
+            error = _error(outcome.error)
+            if outcome.rejected:
+                raise error  # the request was at fault: an exception report, not ProcessFailed
+            result.error = error
+        else:
+            result.outputs = output_values(outcome.outputs, selected, output_url)
+        return result
+
+    def submit(self, request: Execute, service_url: str, output_url: str, language: str) -> Job:
+        """Accept an asynchronous job: check what can be checked now, store it, queue it."""
+        process = self.get_process(request.identifier)
+        if not self.supports_jobs(process):
+            raise StorageNotSupported(
+                f"Process {process.identifier!r} cannot store its response or run as a job",
+                "storeExecuteResponse",
+            )
+        job_id = str(uuid.uuid4())
+        # Everything but fetching references is checked before the client gets a job id.
+        check_request(process, execution_request(request, job_id), self.env)
+        for _, uri in request.subscriber:
+            try:
+                self.env.check_url(uri, "subscriber")
+            except WPSError as exc:
+                raise InvalidParameterValue(f"Callback {uri!r} is not allowed: {exc.text}",
+                                            "subscriber") from None
+        if self.store.count([JobStatus.ACCEPTED]) >= self.settings.max_queued_jobs:
+            raise ServerBusy("Too many jobs are waiting; try again later")
+        job = Job(job_id, process.identifier, request, service_url, output_url, language)
+        self.store.create(job)
+        logger.info("job %s: %s submitted", job.id, process.identifier)
+        if self.notifier is not None:
+            self.notifier.job_submitted()
+        return job
+
+    # ------------------------------------------------------------ jobs
+
+    def get_job(self, job_id: str) -> Job | None:
+        return self.store.get(job_id)
+
+    def settle(self, job_id: str) -> Job | None:
+        """The job, after waiting briefly if it was submitted a moment ago and may be about to
+        end: a client that asks right after submitting a quick job gets its final state."""
+        job = self.get_job(job_id)
+        while job is not None and job.status in ACTIVE \
+                and now() - job.created < dt.timedelta(seconds=QUICK_JOB_WAIT):
+            time.sleep(0.02)
+            job = self.get_job(job_id)
+        return job
+
+    def expiration(self, job: Job) -> dt.datetime | None:
+        """When an ended job and its outputs will be deleted."""
+        if job.finished is None:
+            return None
+        return job.finished + dt.timedelta(seconds=self.settings.job_retention)
+
+    def job_result(self, job: Job) -> ExecuteResult:
+        """A job record as an ExecuteResult, ready to encode as a status document."""
+        process = self.get_process(job.process_id)
+        selected = select_outputs(process, job.request.outputs)
+        # creationTime: when the job ended, or when its record last changed.
+        stamp = job.finished or job.updated or job.created
+        result = ExecuteResult(job.id, process, job.request, selected, stamp.replace(microsecond=0),
+                               status=job.status.value, progress=job.progress,
+                               message=job.message)
+        if job.status is JobStatus.SUCCEEDED:
+            produced = codec.outputs_from_json(job.outputs or [])
+            result.outputs = output_values(produced, selected, job.output_url)
+        elif job.status in (JobStatus.FAILED, JobStatus.DISMISSED):
+            result.error = _error(job.error or JobError(
+                "NoApplicableCode", f"The job was {job.status.value}"))
+        return result
+
+    def dismiss(self, job_id: str) -> Job | None:
+        """Stop a job (its OS processes end) and remove its outputs; None for unknown ids.
+
+        An ended job is marked dismissed too, so its id is released (WPS 2.0 NoSuchJob).
+        """
+        if self.store.get(job_id) is None:
+            return None
+        if self.store.finish(job_id, JobStatus.DISMISSED) or self.store.mark_dismissed(job_id):
+            logger.info("job %s: dismissed", job_id)
+        # The job's own process sees it within a heartbeat wherever it runs; its worker, told
+        # now, ends it at once.
+        if self.notifier is not None:
+            self.notifier.job_dismissed(job_id)
+        self.storage.delete(job_id)
+        return self.store.get(job_id)
+
+    def cleanup(self) -> list[str]:
+        """Delete ended jobs older than the retention time, with their outputs."""
+        return cleanup(self.settings, self.store, self.storage)
+
+
+def _error(error: JobError) -> WPSError:
+    rebuilt = WPSError.from_code(error.code, error.text, error.locator)
+    if error.status is not None:
+        rebuilt.status = error.status
+    return rebuilt

@@ -1,0 +1,126 @@
+"""The interfaces between the core and what it runs on (its backends), as Protocols only.
+
+- :class:`Executor`: where a synchronous execution runs (the host's worker, or in-process).
+- :class:`Notifier`: how web nodes wake the workers up.
+- :class:`JobStore`: job records, shared by every web node and worker of a deployment.
+- :class:`OutputStorage`: where outputs asked for by reference are kept and served from.
+
+Backends implement them (``wpsd.backends``, ``wpsd.worker``); the core and the protocol
+layers depend on these shapes only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from .core.execution import ExecutionRequest, Outcome
+from .core.job import Job, JobError, JobStatus
+from .formats import Format
+
+
+class Executor(Protocol):
+    """Runs one synchronous execution and returns its outcome (never raises for a failing
+    process; raises ServerBusy when no slot frees up in time)."""
+
+    def run(self, request: ExecutionRequest, limit: float) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+class Notifier(Protocol):
+    """Tells the workers about new and dismissed jobs (they also poll the store)."""
+
+    def job_submitted(self) -> None: ...
+
+    def job_dismissed(self, job_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JobStore(Protocol):
+    """Job records. Every state change is one guarded update, safe from several processes."""
+
+    url: str
+
+    def create(self, job: Job) -> None: ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def list_jobs(
+        self,
+        *,
+        statuses: Sequence[JobStatus] = (),
+        process_ids: Sequence[str] = (),
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Job]: ...
+
+    def count(self, statuses: Sequence[JobStatus], worker: str | None = None) -> int: ...
+
+    def claim_next(self, worker: str, process_ids: Sequence[str]) -> Job | None:
+        """Move the oldest accepted job of one of ``process_ids`` to running for ``worker``;
+        None when there is none."""
+        ...
+
+    def set_pid(self, job_id: str, pid: int) -> None: ...
+
+    def update_progress(self, job_id: str, progress: int, message: str) -> bool:
+        """Record progress of a running job; False when the job is no longer running."""
+        ...
+
+    def heartbeat(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """Mark running jobs as alive; returns the current status of each job asked about."""
+        ...
+
+    def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        outputs: list[dict[str, Any]] | None = None,
+        error: JobError | None = None,
+    ) -> bool:
+        """End an active job (accepted or running); False if it had already ended."""
+        ...
+
+    def mark_dismissed(self, job_id: str) -> bool:
+        """Dismiss an ended job; False if it was dismissed already."""
+        ...
+
+    def fail_stale(self, silent_since: dt.datetime, message: str) -> list[str]:
+        """Fail running jobs whose last heartbeat is older than ``silent_since``."""
+        ...
+
+    def expired(self, finished_before: dt.datetime) -> list[str]:
+        """Ids of ended jobs that finished before the given time."""
+        ...
+
+    def delete(self, job_id: str) -> None: ...
+
+    def after_fork(self) -> None:
+        """In a child forked from the process that made this store: connect anew."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class OutputStorage(Protocol):
+    """Outputs asked for by reference: written by executions, served by web nodes."""
+
+    def store(self, job_id: str, name: str, data: bytes, fmt: Format) -> str:
+        """Write one output; returns its key, the path below the storage URL."""
+        ...
+
+    def open(self, key: str) -> tuple[Path, str] | None:
+        """The file and media type of a stored output, or None."""
+        ...
+
+    def delete(self, job_id: str) -> None:
+        """Remove every output of a job."""
+        ...
+
+    def folders_older_than(self, moment: float) -> list[str]:
+        """Job ids whose outputs were last changed before ``moment`` (a POSIX time)."""
+        ...

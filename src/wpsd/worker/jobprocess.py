@@ -1,0 +1,99 @@
+"""What a job's own process does, once forked from the warm worker.
+
+The process is the leader of its own process group (the worker called ``setsid``), so ending
+the group ends whatever the handler started. A thread keeps the job's heartbeat in the store
+and ends the group when the job is dismissed (from any node) or runs past its time limit;
+the main thread runs the execution and records how it ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+
+from .. import callbacks
+from ..config import Settings
+from ..core import codec
+from ..core.execution import Environment, Outcome, execute, select_outputs
+from ..core.job import JobError, JobStatus
+from ..core.results import output_values
+from ..core.service import execution_request
+from ..exceptions import NoApplicableCode
+from ..ports import JobStore
+from ..processes.registry import ProcessRegistry
+
+logger = logging.getLogger("wpsd")
+#: progress reports closer together than this are not all written to the store
+PROGRESS_INTERVAL = 0.25
+
+
+def time_limit_message(limit: float) -> str:
+    return f"The job ran longer than its time limit of {limit:g} s and was stopped"
+
+
+def _end_process_group() -> None:
+    os.killpg(os.getpgid(0), signal.SIGKILL)
+
+
+def _watch(store: JobStore, job_id: str, interval: float, limit: float) -> None:
+    started = time.monotonic()
+    while True:
+        time.sleep(interval)
+        status = store.heartbeat([job_id]).get(job_id)
+        if status is not JobStatus.RUNNING:
+            logger.info("job %s: %s, stopping its process", job_id, status)
+            _end_process_group()
+        if time.monotonic() - started > limit:
+            store.finish(job_id, JobStatus.FAILED,
+                         error=JobError("NoApplicableCode", time_limit_message(limit)))
+            logger.error("job %s: %s", job_id, time_limit_message(limit))
+            _end_process_group()
+
+
+def run_job(job_id: str, settings: Settings, registry: ProcessRegistry, store: JobStore,
+            env: Environment) -> None:
+    """Run a job this worker claimed (status running) and record how it ended."""
+    job = store.get(job_id)
+    if job is None or job.status is not JobStatus.RUNNING:
+        return
+    process = registry.get(job.process_id)
+    if process is None:  # the worker claims only jobs of its processes; a race at most
+        store.finish(job_id, JobStatus.FAILED, error=JobError(
+            "NoApplicableCode", f"Process {job.process_id!r} is not available to the worker"))
+        return
+    limit = process.time_limit or settings.job_time_limit
+    threading.Thread(target=_watch, args=(store, job_id, settings.heartbeat_interval, limit),
+                     daemon=True, name="wpsd-heartbeat").start()
+    logger.info("job %s: %s started in process %d", job_id, job.process_id, os.getpid())
+    if job.request.subscriber:
+        callbacks.job_started(job, settings)
+    last_write = 0.0
+
+    def progress(percent: int, message: str) -> None:
+        nonlocal last_write
+        if time.monotonic() - last_write >= PROGRESS_INTERVAL:
+            last_write = time.monotonic()
+            store.update_progress(job_id, percent, message)
+
+    started = time.monotonic()
+    try:
+        outcome = execute(process, execution_request(job.request, job_id), env, progress)
+    except Exception:  # a bug of ours fails the job, never leaves it running
+        logger.exception("job %s: could not run", job_id)
+        outcome = Outcome.failure(NoApplicableCode("The job could not run"))
+    duration = time.monotonic() - started
+    if outcome.error is None:
+        store.finish(job_id, JobStatus.SUCCEEDED, outputs=codec.outputs_to_json(outcome.outputs))
+        logger.info("job %s: succeeded in %.2f s", job_id, duration)
+    else:
+        store.finish(job_id, JobStatus.FAILED, error=outcome.error)
+        logger.info("job %s: failed in %.2f s: %s", job_id, duration, outcome.error.text)
+    if job.request.subscriber:
+        ended = store.get(job_id)
+        if ended is not None:
+            selected = select_outputs(process, job.request.outputs)
+            callbacks.job_ended(ended, output_values(outcome.outputs, selected, job.output_url),
+                                settings)

@@ -1,0 +1,315 @@
+"""The worker's main loop: it runs the executions of one job store on one host.
+
+Having imported the processes once, the worker *forks* every job from itself, so a job starts
+in a few milliseconds in a process (and process group) of its own, and keeps a few forked
+*sync processes* that serve the host's synchronous executions (see :mod:`.sync`). The loop is
+single-threaded, which is what makes forking it safe. It wakes up when
+
+- a web node says a job was submitted or dismissed (the wake socket of :mod:`.channel`),
+- a child ended (SIGCHLD), to record a crash and start the next job,
+- its parent server is gone (the lifeline pipe of an embedded worker),
+- a timer fires: the poll for jobs submitted elsewhere, stale jobs, cleanup.
+
+Job processes outlive the worker on purpose: a job whose worker or server died finishes and
+records its outcome itself. Sync processes end with the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gc
+import logging
+import os
+import selectors
+import signal
+import socket
+import time
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..core.execution import Environment
+from ..core.job import JobError, JobStatus, now
+from ..core.retention import cleanup
+from ..ports import JobStore, OutputStorage
+from ..processes.registry import ProcessRegistry
+from . import jobprocess, sync
+from .channel import Channel
+
+logger = logging.getLogger("wpsd")
+#: seconds between looks at the store for jobs that no wake-up announced
+POLL_INTERVAL = 1.0
+CLEANUP_INTERVAL = 600.0
+#: a running job silent for this many heartbeats (and at least STALE_MINIMUM seconds, so
+#: that a loaded machine is not mistaken for a dead worker) has lost its process
+STALE_AFTER_BEATS = 5
+STALE_MINIMUM = 3.0
+STALE_MESSAGE = "The job's process stopped without finishing (its worker or host died)"
+
+
+@dataclass
+class _Job:
+    job_id: str
+    started: float
+    limit: float
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, registry: ProcessRegistry, store: JobStore,
+                 storage: OutputStorage, env: Environment, channel: Channel,
+                 lifeline: int | None = None, lock: int | None = None) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.store = store
+        self.storage = storage
+        self.env = env
+        self.channel = channel
+        self.lifeline = lifeline
+        self.lock = lock
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.process_ids = [p.identifier for p in registry]
+        self._jobs: dict[int, _Job] = {}
+        self._sync: set[int] = set()
+        self._stopping = False
+        self._kill_jobs = False
+        self._dispatch_due = True
+        self._owned: list[int] = []  # descriptors no child may keep
+
+    # ------------------------------------------------------------ life
+
+    def run(self) -> None:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        wake = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        for sock, path in ((listener, self.channel.sync_path), (wake, self.channel.wake_path)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # left by a worker that died; we hold the lock now
+            sock.bind(path)
+        listener.listen(128)
+        wake.setblocking(False)
+        signal_r, signal_w = os.pipe()
+        os.set_blocking(signal_w, False)
+        sync_life_r, sync_life_w = os.pipe()
+        self._listener, self._sync_lifeline = listener, sync_life_r
+        self._owned = [listener.fileno(), wake.fileno(), signal_r, signal_w, sync_life_w,
+                       sync_life_r, *(fd for fd in (self.lifeline, self.lock) if fd is not None)]
+        signal.set_wakeup_fd(signal_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # its wakeup byte is what matters
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        selector = selectors.DefaultSelector()
+        selector.register(wake, selectors.EVENT_READ, "wake")
+        selector.register(signal_r, selectors.EVENT_READ, "signal")
+        if self.lifeline is not None:
+            selector.register(self.lifeline, selectors.EVENT_READ, "lifeline")
+        for _ in range(self.settings.max_sync_executions):
+            self._fork_sync()
+        # What is allocated now is shared with every child: keep the collector from touching
+        # (and so copying) those pages in each of them.
+        gc.freeze()
+        logger.info("worker %s: serving %d processes from %s", self.name,
+                    len(self.process_ids), self.store.url)
+        try:
+            self._loop(selector, wake, signal_r)
+        finally:
+            self._shutdown()
+            selector.close()
+            for fd in (signal_r, signal_w, sync_life_r, sync_life_w):
+                os.close(fd)
+            listener.close()
+            wake.close()
+            for path in (self.channel.sync_path, self.channel.wake_path):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+
+    def _on_stop(self, signum: int, _frame: object) -> None:
+        self._stopping = True
+
+    def _loop(self, selector: selectors.BaseSelector, wake: socket.socket,
+              signal_r: int) -> None:
+        next_poll = next_watch = time.monotonic()
+        next_cleanup = time.monotonic() + CLEANUP_INTERVAL
+        while not self._stopping:
+            timeout = max(0.0, min(next_poll, next_watch) - time.monotonic())
+            for key, _ in selector.select(timeout):
+                if key.data == "wake":
+                    self._read_wakeups(wake)
+                elif key.data == "signal":
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(signal_r, 4096)
+                elif key.data == "lifeline":
+                    word = os.read(key.fd, 1)
+                    # EOF: the server is gone; "k": it asks for its running jobs to end too.
+                    self._stopping, self._kill_jobs = True, word == b"k"
+            self._reap()
+            moment = time.monotonic()
+            try:
+                if moment >= next_watch:
+                    next_watch = moment + self.settings.heartbeat_interval
+                    self._watch()
+                if self._dispatch_due or moment >= next_poll:
+                    next_poll = moment + POLL_INTERVAL
+                    self._dispatch_due = False
+                    self._dispatch()
+                if moment >= next_cleanup:
+                    next_cleanup = moment + CLEANUP_INTERVAL
+                    cleanup(self.settings, self.store, self.storage)
+            except Exception:
+                # A database hiccup must not end the worker; the next round tries again.
+                logger.exception("worker: a round of dispatching failed; retrying")
+
+    def _read_wakeups(self, wake: socket.socket) -> None:
+        while True:
+            try:
+                message = wake.recv(256)
+            except BlockingIOError:
+                return
+            if message == b"job":
+                self._dispatch_due = True
+            elif message.startswith(b"cancel "):
+                self._cancel(message[7:].decode("ascii", errors="replace"))
+
+    def _shutdown(self) -> None:
+        for pid in list(self._sync):
+            _kill_group(pid)
+        if self._kill_jobs:
+            for pid in self._jobs:
+                _kill_group(pid)
+        deadline = time.monotonic() + 5
+        while self._sync or (self._kill_jobs and self._jobs):
+            self._reap()
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        if self._jobs and not self._kill_jobs:
+            logger.info("worker %s: %d running jobs finish on their own", self.name,
+                        len(self._jobs))
+
+    # ------------------------------------------------------------ children
+
+    def _fork(self, keep: tuple[int, ...] = ()) -> int:
+        pid = os.fork()
+        if pid == 0:
+            os.setsid()  # a process group of its own: ending it ends what the handler started
+            signal.set_wakeup_fd(-1)
+            for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, signal.SIG_DFL)
+            for fd in self._owned:
+                if fd not in keep:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self.store.after_fork()
+        return pid
+
+    def _fork_sync(self) -> None:
+        pid = self._fork(keep=(self._listener.fileno(), self._sync_lifeline))
+        if pid:
+            self._sync.add(pid)
+            return
+        code = 0
+        try:
+            import threading
+
+            threading.Thread(target=_end_with, args=(self._sync_lifeline,), daemon=True,
+                             name="wpsd-lifeline").start()
+            sync.serve(self._listener, self.registry, self.env)
+        except BaseException:
+            logger.exception("sync process: stopped by an error")
+            code = 1
+        finally:
+            os._exit(code)
+
+    def _dispatch(self) -> None:
+        free = self.settings.max_parallel_jobs - len(self._jobs)
+        while free > 0 and not self._stopping:
+            job = self.store.claim_next(self.name, self.process_ids)
+            if job is None:
+                return
+            free -= 1
+            process = self.registry.get(job.process_id)
+            limit = (process.time_limit if process else None) or self.settings.job_time_limit
+            pid = self._fork()
+            if pid == 0:
+                code = 0
+                try:
+                    jobprocess.run_job(job.id, self.settings, self.registry, self.store,
+                                       self.env)
+                except BaseException:
+                    logger.exception("job %s: its process failed", job.id)
+                    code = 1
+                finally:
+                    logging.shutdown()
+                    os._exit(code)
+            self._jobs[pid] = _Job(job.id, time.monotonic(), limit)
+            self.store.set_pid(job.id, pid)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            code = os.waitstatus_to_exitcode(status)
+            if pid in self._sync:
+                self._sync.discard(pid)
+                _kill_group(pid)  # whatever its handler left behind
+                if code != 0 and not self._stopping:
+                    logger.error("sync process %d %s", pid, _how(code))
+                if not self._stopping:
+                    self._fork_sync()
+            elif pid in self._jobs:
+                job = self._jobs.pop(pid)
+                self._dispatch_due = True
+                _kill_group(pid)
+                for folder in self.settings.work_path.glob(f"{job.job_id}-*"):
+                    _remove_tree(folder)
+                if code != 0:
+                    message = f"The job's worker process {_how(code)} before the job finished"
+                    if self.store.finish(job.job_id, JobStatus.FAILED,
+                                         error=JobError("NoApplicableCode", message)):
+                        logger.error("job %s: %s", job.job_id, message)
+
+    def _cancel(self, job_id: str) -> None:
+        for pid, job in self._jobs.items():
+            if job.job_id == job_id:
+                _kill_group(pid)
+
+    def _watch(self) -> None:
+        # Jobs check their own time limit; this catches one too stuck to do it.
+        grace = 2 * self.settings.heartbeat_interval
+        for pid, job in list(self._jobs.items()):
+            if time.monotonic() - job.started > job.limit + grace:
+                message = jobprocess.time_limit_message(job.limit)
+                self.store.finish(job.job_id, JobStatus.FAILED,
+                                  error=JobError("NoApplicableCode", message))
+                _kill_group(pid)
+        silence = max(STALE_AFTER_BEATS * self.settings.heartbeat_interval, STALE_MINIMUM)
+        for job_id in self.store.fail_stale(now() - dt.timedelta(seconds=silence),
+                                            STALE_MESSAGE):
+            logger.error("job %s: %s", job_id, STALE_MESSAGE)
+
+
+def _how(code: int) -> str:
+    if code < 0:
+        return f"was killed by signal {-code} ({signal.Signals(-code).name})"
+    return f"exited with code {code}"
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _remove_tree(path: os.PathLike[str]) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _end_with(fd: int) -> None:
+    """Wait for the worker to go (its end of the pipe closes), then end this process."""
+    with contextlib.suppress(OSError):
+        while os.read(fd, 1):
+            pass
+    os.killpg(os.getpgid(0), signal.SIGKILL)
