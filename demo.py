@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import time
 from typing import Any
@@ -31,7 +32,7 @@ from wpsd import (
     load_settings,
     process,
 )
-from wpsd.exceptions import WrongInputData
+from wpsd.exceptions import InvalidParameterValue, WrongInputData
 from wpsd.formats import GEOJSON, JSON, TEXT, XML
 from wpsd.web.app import serving_on
 
@@ -109,9 +110,9 @@ def _geometries(value: ComplexValue) -> list[Any]:
         if kind == "Feature":
             return [shape(doc["geometry"])] if doc.get("geometry") else []
         return [shape(doc)]
-    except Exception as exc:  # whatever the document lacks, the client sent it
-        raise WrongInputData(f"Input {value.name.rsplit('_', 1)[0]!r} is not valid GeoJSON "
-                             f"({type(exc).__name__}: {exc})", "features") from None
+    except Exception:  # whatever the document lacks, the client sent it
+        raise WrongInputData(f"Input {value.name.rsplit('_', 1)[0]!r} is not valid GeoJSON: a "
+                             "FeatureCollection, a Feature or a geometry", "features") from None
 
 
 def _collection(geometries: list[Any]) -> dict[str, Any]:
@@ -140,6 +141,8 @@ _FEATURES = ComplexInput(
     outputs=[ComplexOutput("buffered", "Buffered features", formats=[GEOJSON, JSON])],
 )
 def buffer(features: ComplexValue, distance: float) -> dict[str, Any]:
+    if not math.isfinite(distance):
+        raise InvalidParameterValue("The buffer distance must be a finite number", "distance")
     return {"buffered": _collection([g.buffer(distance) for g in _geometries(features)])}
 
 

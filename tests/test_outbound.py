@@ -318,10 +318,10 @@ def test_https_is_pinned_but_verified_for_the_name(certificate, fake_dns):
         assert server.sni == ["pinned.test"]
         assert server.requests[-1].headers["Host"] == f"pinned.test:{server.port}"
         # Same address, another name: the certificate does not match, nothing is fetched.
-        with pytest.raises(OutboundFailed, match="SSLError"):
+        with pytest.raises(OutboundFailed, match="TLS failed"):
             policy.fetch(f"https://other.test:{server.port}/file", max_bytes=100)
         # The default CA bundle does not trust the test certificate.
-        with pytest.raises(OutboundFailed, match="SSLError"):
+        with pytest.raises(OutboundFailed, match="TLS failed"):
             OutboundPolicy(allowed_hosts=LOOPBACK).fetch(url, max_bytes=100)
         assert len(server.requests) == 1
     finally:
@@ -425,7 +425,7 @@ def test_connection_failures_and_timeouts(web):
     policy = OutboundPolicy(allowed_hosts=LOOPBACK, timeout=0.3)
     with pytest.raises(OutboundFailed, match="could not"):
         policy.fetch("http://127.0.0.1:1/", max_bytes=100)
-    with pytest.raises(OutboundFailed, match="Timeout"):
+    with pytest.raises(OutboundFailed, match="timed out"):
         policy.fetch(web.url("/slow"), max_bytes=100)
 
 

@@ -32,6 +32,7 @@ import http.client
 import ipaddress
 import re
 import socket
+import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -414,7 +415,7 @@ class OutboundPolicy:
                 continue
             except (HTTPError, OSError, ValueError, http.client.HTTPException) as exc:
                 pool.close()
-                raise OutboundFailed(f"could not fetch {target.url} ({type(exc).__name__})",
+                raise OutboundFailed(f"could not fetch {target.url} ({_reason(exc)})",
                                      target.url) from None
             try:
                 yield response
@@ -422,7 +423,7 @@ class OutboundPolicy:
                 response.close()
                 pool.close()
             return
-        raise OutboundFailed(f"could not connect to {target.url} ({type(failure).__name__})",
+        raise OutboundFailed(f"could not connect to {target.url} ({_reason(failure)})",
                              target.url)
 
     def _pool(self, target: Target, address: str) -> urllib3.HTTPConnectionPool:
@@ -442,6 +443,20 @@ class OutboundPolicy:
             )
         return urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False,
                                           maxsize=1)
+
+
+def _reason(exc: BaseException | None) -> str:
+    """What went wrong, in words for the client (no exception class names: those are ours)."""
+    # First: urllib3's NewConnectionError is also (for old callers) a ConnectTimeoutError.
+    if isinstance(exc, NewConnectionError | ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError):
+        return "timed out"
+    if isinstance(exc, urllib3.exceptions.SSLError | ssl.SSLError):
+        return "TLS failed: the certificate or the handshake was refused"
+    if isinstance(exc, urllib3.exceptions.ProtocolError | http.client.HTTPException):
+        return "the answer was not valid HTTP, or the connection broke"
+    return "network error"
 
 
 def _client_headers(headers: Sequence[tuple[str, str]], url: str) -> dict[str, str]:
@@ -474,5 +489,5 @@ def _read(response: urllib3.BaseHTTPResponse, url: str, max_bytes: int) -> bytes
                 raise too_large
             chunks.append(chunk)
     except (HTTPError, OSError, http.client.HTTPException) as exc:
-        raise OutboundFailed(f"could not read {url} ({type(exc).__name__})", url) from None
+        raise OutboundFailed(f"could not read {url} ({_reason(exc)})", url) from None
     return b"".join(chunks)

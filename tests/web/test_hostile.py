@@ -86,3 +86,47 @@ def test_output_that_xml_cannot_carry_fails_the_execution(make_app):
     response = make_app(processes=[nul]).test_client().get(EXEC1 + "nul")
     assert response.status_code == 200
     assert b"ProcessFailed" in response.data and b"XML cannot carry" in response.data
+
+
+# Found by tests/fuzz: an exception escaping a parser (a 500), or a value that no XML document
+# can carry getting past the parser and failing an encoder later (a 500 there).
+
+@pytest.mark.parametrize(
+    ("body", "title"),
+    [
+        # float() of a JSON integer this large raises OverflowError, not ValueError
+        ({"inputs": {"bbox": {"bbox": [0, 0, 1, 10**400]}}}, "WrongInputData"),
+        # urlsplit() raises ValueError on an unclosed IPv6 literal
+        ({"subscriber": {"successUri": "http://[::1"}}, "InvalidParameterValue"),
+        # JSON can spell a lone surrogate, UTF-8 (and so no response or job record) cannot
+        ('{"inputs": {"message": "a\\ud800"}}', "InvalidParameterValue"),
+        # "EPSG:4326\x1f" matched EPSG:4326 once stripped: accepted here, it then broke the WPS
+        # documents of the job's output (GetResult, /wps/jobs/<id>)
+        ({"inputs": {"bbox": {"bbox": [0, 0, 1, 1], "crs": "EPSG:4326\u001f"}}},
+         "WrongInputData"),
+    ],
+)
+def test_ogcapi_execute_found_by_fuzzing(client, body, title):
+    data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    response = client.post("/processes/echo/execution", data=data,
+                           content_type="application/json")
+    assert response.status_code == 400, response.data
+    assert_ogcapi_valid(response.get_json(), "exception")
+    assert response.get_json()["title"] == title
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # echoed into the lineage as an attribute
+        "say_hello&DataInputs=name=x@datatype=%01&lineage=true",
+        # number and boolean parsers take U+001F and U+000B for white space
+        "literal_types&DataInputs=i=1%1F&lineage=true",
+        "literal_types&DataInputs=b=true%0B&lineage=true",
+        # the CRS matched once stripped and was written into the output
+        "expand_bbox&DataInputs=bbox=1,2,3,4@crs=EPSG:4326%1F",
+    ],
+)
+def test_wps1_kvp_values_xml_cannot_carry(wps, query):
+    code, _, _ = wps.error(EXEC1.removeprefix("/wps?") + query)
+    assert code == "InvalidParameterValue"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..formats import Format
+from ..protocol.xml import NOT_XML
 
 
 @dataclass
@@ -64,6 +65,10 @@ class BoundingBox:
             raise ValueError("lower and upper corners need the same, non-zero number of values")
         if not all(math.isfinite(v) for v in (*self.lower, *self.upper)):
             raise ValueError("corner coordinates must be finite numbers")
+        if self.crs is not None and NOT_XML.search(self.crs):
+            # CRS names compare with surrounding white space stripped, so "EPSG:4326\x1f"
+            # would pass as EPSG:4326 and then fail every XML document it is written into.
+            raise ValueError("the CRS name holds characters that XML cannot carry")
 
     @property
     def dimensions(self) -> int:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, has_request_context
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, g, has_request_context, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..exceptions import InvalidParameterValue, NoApplicableCode, OperationNotSupported, WPSError
+from ..protocol.ogcapi import encode as ogcapi_encode
 from ..protocol.wps1 import encode
 from ..protocol.wps2 import encode as encode2
 from ..protocol.xml import to_bytes
@@ -45,6 +46,14 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Response | HTTPException:
         if exc.code == 404:
             return exc  # an unknown path is not a WPS request: plain 404
+        if not request.path.startswith("/wps"):
+            # Routing errors (405) of the OGC API paths never reach its blueprint's handlers.
+            error = NoApplicableCode(exc.description or exc.name, status=exc.code or 500)
+            response = jsonify(ogcapi_encode.exception(error, request.path))
+            response.status_code = exc.code or 500
+            if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+                response.headers["Allow"] = ", ".join(exc.valid_methods)
+            return response
         return wps_error_response(_from_http(exc))
 
     @app.errorhandler(Exception)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from ..requests import (
 )
 
 _MEMBERS = {"inputs", "outputs", "response", "subscriber"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def wants_async(prefer: str | None) -> bool:
@@ -42,6 +44,9 @@ def parse_execute(body: bytes, process: Process, schemes: Sequence[str] = ("http
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise InvalidParameterValue(f"The execute request is not JSON: {reason}",
                                     "body") from None
+    if _has_lone_surrogate(document):
+        raise InvalidParameterValue("The execute request holds a lone surrogate (a \\uD800 "
+                                    "to \\uDFFF escape that is not half of a pair)", "body")
     if not isinstance(document, dict):
         raise InvalidParameterValue("The execute request must be a JSON object", "body")
     unknown = set(document) - _MEMBERS
@@ -90,6 +95,27 @@ def parse_execute(body: bytes, process: Process, schemes: Sequence[str] = ("http
     )
 
 
+def _has_lone_surrogate(document: Any) -> bool:
+    """Whether a string of the document holds a lone surrogate.
+
+    JSON escapes can spell one (``"\\ud800"``) but UTF-8 cannot encode it, so a value holding
+    one could never be written into a response or a job record. The walk is iterative: the
+    document may be nested as deeply as the JSON parser allows.
+    """
+    pending = [document]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node):
+                return True
+        elif isinstance(node, dict):
+            pending.extend(node)
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return False
+
+
 _CALLBACKS = ("successUri", "inProgressUri", "failedUri")
 #: members of an input value that must be strings (a "schema" may also be an object)
 _QUALIFIERS = ("href", "type", "mediaType", "encoding", "uom", "rel", "title", "hreflang")
@@ -103,7 +129,11 @@ def _subscriber(value: Any, schemes: Sequence[str]) -> tuple[tuple[str, str], ..
         raise InvalidParameterValue(
             "subscriber takes successUri, inProgressUri and failedUri (strings)", "subscriber")
     for uri in value.values():
-        if urlsplit(uri).scheme.lower() not in schemes or not urlsplit(uri).netloc:
+        try:
+            parts = urlsplit(uri)
+        except ValueError:  # a malformed IPv6 literal and the like
+            parts = None
+        if parts is None or parts.scheme.lower() not in schemes or not parts.netloc:
             raise InvalidParameterValue(f"Callback {uri!r} is not an allowed URL", "subscriber")
     return tuple((key, value[key]) for key in _CALLBACKS if key in value)
 
@@ -125,7 +155,7 @@ def _value(declared: Input, value: Any) -> DataValue:
         try:
             return BoundingBoxData(BoundingBox.from_values(
                 [float(v) for v in value["bbox"]], str(value.get("crs") or CRS84)))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: float(10**400)
             raise WrongInputData(f"Input {ident!r}: {exc}", ident) from None
     if isinstance(declared, ComplexInput):
         return _complex(declared, value)
