@@ -18,7 +18,9 @@ The tree is flat::
 
 ``InvalidParameterValue`` has finer kinds (NoSuchProcess, NoSuchInput, WrongInputData, ...):
 WPS 1.0.0 reports them all as InvalidParameterValue (``code``), WPS 2.0 by their own names
-(``code2``), and OGC API - Processes maps them to its exception types.
+(``code2``), and OGC API - Processes maps them to its exception types. Their ``locator`` is
+what WPS 2.0 asks for, the violating value (an input id, a mode, a job id); where WPS 1.0.0
+names the parameter instead, the class says so in ``wps1_locator``.
 
 Codes and statuses follow OGC 05-007r7 (tables 38 and 62), OGC 14-065 (table 41) and OWS
 Common (06-121r9 table 28), which is where the HTTP statuses come from.
@@ -32,6 +34,11 @@ class WPSError(Exception):
 
     code: str = "NoApplicableCode"
     status: int = 500
+
+    @property
+    def locator1(self) -> str | None:
+        """The locator in WPS 1.0.0 (OWS 1.1), where it differs from WPS 2.0's."""
+        return getattr(type(self), "wps1_locator", None) or self.locator
 
     @property
     def code2(self) -> str:
@@ -131,7 +138,10 @@ class ServerBusy(WPSError):
 
 
 class NoSuchProcess(InvalidParameterValue):
+    """``locator`` is the unknown identifier (WPS 2.0); WPS 1.0.0 names the parameter."""
+
     wps2_code = "NoSuchProcess"
+    wps1_locator = "Identifier"
 
 
 class NoSuchInput(InvalidParameterValue):
@@ -140,6 +150,10 @@ class NoSuchInput(InvalidParameterValue):
 
 class NoSuchOutput(InvalidParameterValue):
     wps2_code = "NoSuchOutput"
+
+
+class TooManyOutputs(InvalidParameterValue):
+    wps2_code = "TooManyOutputs"
 
 
 class NoSuchFormat(InvalidParameterValue):

@@ -32,7 +32,9 @@ def test_execute_document(api):
     assert area == {"area": 4.0}
     bbox = api.execute("expand_bbox", {"bbox": {"bbox": [1, 2, 3, 4], "crs": "EPSG:4326"},
                                        "margin": 1})
-    assert bbox == {"bbox": {"bbox": [0.0, 1.0, 4.0, 5.0], "crs": "EPSG:4326"}}
+    # EPSG:4326 is latitude first: results give CRS84, longitude first (see the README)
+    assert bbox == {"bbox": {"bbox": [1.0, 0.0, 5.0, 4.0],
+                             "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}}
 
 
 def test_execute_asynchronously(api):

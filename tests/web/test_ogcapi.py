@@ -56,7 +56,7 @@ def test_process_list_and_paging(client):
     second = get(client, following[0]["href"].replace("http://localhost", ""),
                  schema="processList").get_json()
     assert {p["id"] for p in first["processes"]}.isdisjoint(p["id"] for p in second["processes"])
-    for bad in ("limit=0", "limit=x", "limit=10001"):
+    for bad in ("limit=0", "limit=x", "limit=-3"):
         assert_ogcapi_valid(get(client, f"/processes?{bad}", 400).get_json(), "exception")
 
 

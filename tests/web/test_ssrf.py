@@ -362,13 +362,15 @@ def test_callbacks_to_refused_hosts_are_refused_before_a_job_exists(make_app, ca
     assert listener.connections == 0
 
 
-def test_callbacks_need_loopback_allowed(make_app, callback_server):
+def test_callbacks_need_loopback_allowed(make_app, callback_server, tmp_path):
     base, received = callback_server
     closed = make_app(allowed_reference_hosts=()).test_client()
     response = ogcapi_execute(closed, {"inputs": {"message": "m"},
                                        "subscriber": callbacks_to(base)}, prefer="respond-async")
     assert response.status_code == 400 and received == []
-    opened = make_app(allowed_reference_hosts=("127.0.0.1",)).test_client()
+    # A server of its own: one store and processes share a worker, whose settings count.
+    opened = make_app(allowed_reference_hosts=("127.0.0.1",),
+                      data_dir=tmp_path / "opened").test_client()
     response = ogcapi_execute(opened, {"inputs": {"message": "m"},
                                        "subscriber": callbacks_to(base)}, prefer="respond-async")
     wait_for_job(opened, response.get_json()["jobID"])

@@ -130,7 +130,8 @@ def test_unknown_language(wps):
         ("request=GetCapabilities", 400, "MissingParameterValue", "service"),
         ("service=WMS&request=GetCapabilities", 400, "InvalidParameterValue", "service"),
         ("service=WPS", 400, "MissingParameterValue", "request"),
-        ("service=WPS&request=Transaction", 501, "OperationNotSupported", "request"),
+        # 06-121r3 table 25: the locator is the operation asked for
+        ("service=WPS&request=Transaction", 501, "OperationNotSupported", "Transaction"),
         ("", 400, "MissingParameterValue", "service"),
     ],
 )
@@ -259,8 +260,9 @@ def test_describe_post(wps):
 @pytest.mark.parametrize(
     ("query", "code", "locator"),
     [
-        (DESCRIBE + "nope", "InvalidParameterValue", "identifier"),
-        (DESCRIBE + "say_hello,nope", "InvalidParameterValue", "identifier"),
+        # 05-007r7 table 38: the locator names the parameter
+        (DESCRIBE + "nope", "InvalidParameterValue", "Identifier"),
+        (DESCRIBE + "say_hello,nope", "InvalidParameterValue", "Identifier"),
         ("service=WPS&version=1.0.0&request=DescribeProcess", "MissingParameterValue",
          "identifier"),
         ("service=WPS&request=DescribeProcess&identifier=say_hello", "MissingParameterValue",
@@ -338,7 +340,7 @@ def test_units_of_measure(wps):
         ("say_hello&DataInputs=name=x&ResponseDocument=nothing", "InvalidParameterValue",
          "nothing"),
         ("say_hello&DataInputs=name=x&RawDataOutput=nothing", "InvalidParameterValue", "nothing"),
-        ("nope", "InvalidParameterValue", "identifier"),
+        ("nope", "InvalidParameterValue", "Identifier"),
         ("sync_only&storeExecuteResponse=true", "StorageNotSupported", "storeExecuteResponse"),
         ("say_hello&DataInputs=name=x&status=true", "InvalidParameterValue", "status"),
         ("say_hello&DataInputs=name=x&language=fr", "InvalidParameterValue", "language"),

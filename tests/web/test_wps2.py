@@ -31,7 +31,10 @@ def error2(response) -> tuple[str, str | None]:
 
 
 def test_capabilities_version_negotiation(wps):
-    root = wps.get("service=WPS&request=GetCapabilities&AcceptVersions=1.0.0,2.0.0").xml
+    # AcceptVersions is in the client's order of preference (06-121r3, 7.3.2).
+    first = wps.get("service=WPS&request=GetCapabilities&AcceptVersions=1.0.0,2.0.0").xml
+    assert first.tag == "{http://www.opengis.net/wps/1.0.0}Capabilities"
+    root = wps.get("service=WPS&request=GetCapabilities&AcceptVersions=3.0.0,2.0.0,1.0.0").xml
     assert root.tag == "{http://www.opengis.net/wps/2.0}Capabilities"
     assert root.get("version") == "2.0.0"
     summaries = root.findall("wps:Contents/wps:ProcessSummary", NS)
@@ -67,8 +70,11 @@ def test_describe_process(wps):
     everything = wps.get(KVP + "DescribeProcess&identifier=all").xml
     ids = everything.xpath("//wps:Process/ows:Identifier/text()", namespaces=NS)
     assert len(ids) == len(set(ids)) > 10
+    # 14-065r2: the locators are the violating identifiers themselves
     assert error2(wps.get(KVP + "DescribeProcess&identifier=nope", 400)) == (
-        "NoSuchProcess", "identifier")
+        "NoSuchProcess", "nope")
+    assert error2(wps.get(KVP + "DescribeProcess&identifier=echo,nope,nix", 400)) == (
+        "NoSuchProcess", "nope,nix")
 
 
 def test_sync_document_and_raw(wps):
@@ -121,7 +127,7 @@ def test_async_job_lifecycle(wps):
     assert result.xpath("//wps:LiteralValue/text()", namespaces=NS) == ["done sleeping"]
     dismissed = wps.get(KVP + f"Dismiss&jobId={job_id}").xml
     assert dismissed.findtext("wps:Status", namespaces=NS) == "Dismissed"
-    assert error2(wps.get(KVP + f"GetStatus&jobId={job_id}", 400)) == ("NoSuchJob", "JobID")
+    assert error2(wps.get(KVP + f"GetStatus&jobId={job_id}", 400)) == ("NoSuchJob", job_id)
 
 
 def test_quick_jobs_are_settled_when_asked_at_once(wps):
@@ -143,12 +149,12 @@ def test_result_not_ready_and_dismiss_of_a_running_job(wps, tmp_path):
         time.sleep(0.05)
     time.sleep(3.1)  # past the short wait for quick jobs
     assert error2(wps.get(KVP + f"GetResult&jobId={job_id}", 400)) == ("ResultNotReady",
-                                                                        "JobID")
+                                                                        job_id)
     assert wps.get(KVP + f"GetStatus&jobId={job_id}").xml.findtext(
         "wps:Status", namespaces=NS) == "Running"
     assert wps.get(KVP + f"Dismiss&jobId={job_id}").xml.findtext(
         "wps:Status", namespaces=NS) == "Dismissed"
-    assert error2(wps.get(KVP + f"Dismiss&jobId={job_id}", 400)) == ("NoSuchJob", "JobID")
+    assert error2(wps.get(KVP + f"Dismiss&jobId={job_id}", 400)) == ("NoSuchJob", job_id)
 
 
 def test_failed_job_result_is_its_exception(wps):
@@ -161,15 +167,19 @@ def test_failed_job_result_is_its_exception(wps):
 @pytest.mark.parametrize(
     ("body", "status", "code", "locator"),
     [
-        (execute("nope"), 400, "NoSuchProcess", "identifier"),
+        (execute("nope"), 400, "NoSuchProcess", "nope"),
         (execute("say_hello", literal("nom", "x")), 400, "NoSuchInput", "nom"),
         (execute("say_hello", literal("name", "x"), '<wps:Output id="zzz"/>'), 400,
          "NoSuchOutput", "zzz"),
         (execute("multi", literal("n", "1") + literal("n", "x")), 400, "WrongInputData", "n"),
         (execute("multi", literal("n", "1") * 5), 400, "TooManyInputs", "n"),
-        (execute("sync_only", mode="async"), 400, "NoSuchMode", "mode"),
-        (execute("say_hello", literal("name", "x"), mode="fast"), 400, "InvalidParameterValue",
-         "mode"),
+        (execute("sync_only", mode="async"), 400, "NoSuchMode", "async"),
+        (execute("say_hello", literal("name", "x"), mode="fast"), 400, "NoSuchMode", "fast"),
+        (execute("echo", literal("message", "x"), '<wps:Output id="message"/>'
+                 '<wps:Output id="document"/>', response="raw"), 400, "TooManyOutputs",
+         "message,document"),
+        (execute("echo", literal("message", "x"), response="raw"), 400, "TooManyOutputs",
+         "message,document,bbox"),
         (execute("buffer", '<wps:Input id="features"><wps:Data mimeType="image/png">x</wps:Data>'
                  "</wps:Input>" + literal("distance", "1")), 400, "NoSuchFormat", "features"),
         (execute("xml_echo", '<wps:Input id="doc"><wps:Data><r>' + "x" * 2000 + "</r></wps:Data>"
@@ -185,11 +195,12 @@ def test_execute_errors(wps, body, status, code, locator):
     ("query", "status", "code", "locator"),
     [
         (KVP + "GetStatus", 400, "MissingParameterValue", "jobId"),
-        (KVP + "GetStatus&jobId=nope", 400, "NoSuchJob", "JobID"),
-        (KVP + "GetResult&jobId=nope", 400, "NoSuchJob", "JobID"),
-        (KVP + "Execute&identifier=echo", 501, "OperationNotSupported", "request"),
+        (KVP + "GetStatus&jobId=nope", 400, "NoSuchJob", "nope"),
+        (KVP + "GetResult&jobId=nope", 400, "NoSuchJob", "nope"),
+        (KVP + "Dismiss&jobId=nope", 400, "NoSuchJob", "nope"),
+        (KVP + "Execute&identifier=echo", 501, "OperationNotSupported", "Execute"),
         ("service=WPS&version=1.0.0&request=GetStatus&jobId=x", 501, "OperationNotSupported",
-         "request"),
+         "GetStatus"),
     ],
 )
 def test_kvp_errors(wps, query, status, code, locator):

@@ -159,8 +159,7 @@ def execute(
                 returned = process.handler(**kwargs, context=context)
             else:
                 returned = process.handler(**kwargs)
-            produced = collect_outputs(process, returned, selected, job_id, env.storage,
-                                       explicit=bool(request.outputs))
+            produced = collect_outputs(process, returned, selected, job_id, env.storage)
         except WPSError as exc:  # raised on purpose: its text is meant for the client
             log.error("job %s: %s failed: %s", job_id, process.identifier, exc.text)
             return Outcome.failure(exc)
@@ -358,8 +357,9 @@ def collect_outputs(
     selected: Sequence[SelectedOutput],
     job_id: str,
     storage: OutputStore,
-    explicit: bool,
 ) -> list[ProducedOutput]:
+    """The selected outputs the handler produced; an output it left None is not produced, and
+    the answer leaves it out (whether or not the client named it)."""
     if not isinstance(returned, Mapping):
         raise NoApplicableCode(f"Process {process.identifier!r} returned no dict of outputs")
     unknown = set(returned) - {o.identifier for o in process.outputs}
@@ -371,9 +371,7 @@ def collect_outputs(
     for choice in selected:
         ident = choice.output.identifier
         if returned.get(ident) is None:
-            if not explicit:
-                continue  # an output nobody asked for by name may be left out
-            raise NoApplicableCode(f"Process {process.identifier!r} produced no {ident!r}")
+            continue
         value = encode_output(choice, returned[ident])
         if choice.request.as_reference:
             data = value.data if value.data is not None else (value.text or "").encode()

@@ -85,11 +85,12 @@ class Service:
     # ------------------------------------------------------------ discovery
 
     def negotiate_version(self, accept_versions: Sequence[str], supported: Sequence[str]) -> str:
-        """The highest supported version the client accepts (OWS 1.1 7.3.2)."""
+        """The first version in the client's list (its order of preference) that is supported
+        (OWS Common 06-121r3, 7.3.2); ``supported[0]`` when the client names none."""
         if not accept_versions:
             return supported[0]
-        for version in supported:
-            if version in accept_versions:
+        for version in accept_versions:
+            if version in supported:
                 return version
         raise VersionNegotiationFailed(
             f"None of the versions {', '.join(accept_versions)} is supported; "
@@ -111,12 +112,16 @@ class Service:
     def get_process(self, identifier: str) -> Process:
         process = self.registry.get(identifier)
         if process is None:
-            raise NoSuchProcess(f"No process named {identifier!r}", "identifier")
+            raise NoSuchProcess(f"No process named {identifier!r}", identifier)
         return process
 
     def describe(self, identifiers: Sequence[str]) -> list[Process]:
         if any(i.lower() == "all" for i in identifiers):
             return list(self.registry)
+        unknown = [i for i in identifiers if i not in self.registry]
+        if unknown:  # all of them, as WPS 2.0's "list of violating process identifiers"
+            raise NoSuchProcess(f"No process named {', '.join(map(repr, unknown))}",
+                                ",".join(unknown))
         return [self.get_process(i) for i in identifiers]
 
     # ------------------------------------------------------------ execution

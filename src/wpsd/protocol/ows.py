@@ -35,7 +35,8 @@ def kvp_operation(params: Mapping[str, str], operations: Sequence[str]) -> str:
     for operation in operations:
         if operation.lower() == name.lower():
             return operation
-    raise OperationNotSupported(f"Operation {name!r} is not supported", "request")
+    # The locator is the operation asked for (06-121r3 table 25), not the parameter's name.
+    raise OperationNotSupported(f"Operation {name!r} is not supported", name)
 
 
 def format_attributes(element: etree._Element, fmt: Format) -> None:

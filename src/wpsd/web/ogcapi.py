@@ -31,7 +31,13 @@ from ..protocol.ogcapi import encode
 from ..protocol.ogcapi.parse import parse_execute, wants_async
 from .body import body_bytes
 from .headers import as_download, mark_page
-from .openapi import MAX_OFFSET, openapi_document
+from .openapi import (
+    DEFAULT_LIMIT,
+    MAX_JOBS_LIMIT,
+    MAX_OFFSET,
+    MAX_PROCESSES_LIMIT,
+    openapi_document,
+)
 
 logger = logging.getLogger("wpsd")
 JSON_TYPE = "application/json"
@@ -42,6 +48,8 @@ EVENT_STREAM_SECONDS = 3600.0
 
 
 def _int_param(name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter; above ``high`` it is served as ``high`` (18-062r2
+    /req/core/pl-limit-response: a limit beyond the maximum is not an error)."""
     raw = request.args.get(name)
     if raw is None:
         return default
@@ -49,9 +57,9 @@ def _int_param(name: str, default: int, low: int, high: int) -> int:
         value = int(raw)
     except ValueError:
         raise InvalidParameterValue(f"{name} must be an integer", name) from None
-    if not low <= value <= high:
-        raise InvalidParameterValue(f"{name} must be between {low} and {high}", name)
-    return value
+    if value < low:
+        raise InvalidParameterValue(f"{name} must be at least {low}", name)
+    return min(value, high)
 
 
 def wants_html() -> bool:
@@ -122,7 +130,7 @@ def create_blueprint(service: Service) -> Blueprint:
 
     @bp.get("/processes")
     def processes() -> Response:
-        limit = _int_param("limit", 10, 1, 10000)
+        limit = _int_param("limit", DEFAULT_LIMIT, 1, MAX_PROCESSES_LIMIT)
         offset = _int_param("offset", 0, 0, MAX_OFFSET)
         everything = list(service.registry)
         page = everything[offset:offset + limit]
@@ -167,7 +175,7 @@ def create_blueprint(service: Service) -> Blueprint:
     @bp.get("/jobs")
     def jobs() -> Response:
         assert service.store is not None
-        limit = _int_param("limit", 10, 1, 1000)
+        limit = _int_param("limit", DEFAULT_LIMIT, 1, MAX_JOBS_LIMIT)
         offset = _int_param("offset", 0, 0, MAX_OFFSET)
         statuses = []
         for name in request.args.getlist("status"):
@@ -187,14 +195,14 @@ def create_blueprint(service: Service) -> Blueprint:
     def live_job(job_id: str) -> Any:
         job = service.get_job(job_id)
         if job is None or job.status is JobStatus.DISMISSED:
-            raise NoSuchJob(f"No job {job_id!r}", "jobID")
+            raise NoSuchJob(f"No job {job_id!r}", job_id)
         return job
 
     @bp.get("/jobs/<job_id>")
     def job(job_id: str) -> Response:
         found = service.get_job(job_id)
         if found is None:
-            raise NoSuchJob(f"No job {job_id!r}", "jobID")
+            raise NoSuchJob(f"No job {job_id!r}", job_id)
         info = encode.status_info(found, base())
         return answer(info, "job.html", f"Job {job_id}", job=info)
 
@@ -202,7 +210,7 @@ def create_blueprint(service: Service) -> Blueprint:
     def events(job_id: str) -> Response:
         """Server-Sent Events: the job's statusInfo each time it changes, until it ends."""
         if service.get_job(job_id) is None:
-            raise NoSuchJob(f"No job {job_id!r}", "jobID")
+            raise NoSuchJob(f"No job {job_id!r}", job_id)
         root = base()  # the stream outlives the request context
 
         def stream() -> Iterator[str]:
@@ -237,7 +245,7 @@ def create_blueprint(service: Service) -> Blueprint:
     def results(job_id: str) -> Response:
         found = live_job(job_id)
         if found.status in (JobStatus.ACCEPTED, JobStatus.RUNNING):
-            raise ResultNotReady(f"Job {job_id} is {found.status.value}", "jobID")
+            raise ResultNotReady(f"Job {job_id} is {found.status.value}", job_id)
         result = service.job_result(found)
         if result.error is not None:
             raise result.error
@@ -265,8 +273,10 @@ def _raw_part(value: OutputValue) -> tuple[bytes, str]:
 
 def _results_response(values: list[OutputValue], raw: bool) -> Response:
     """Results as 18-062r2 table 11 says: a JSON document, a bare value, multipart or links."""
-    if not raw or not values:
+    if not raw:
         return jsonify(encode.results(values))
+    if not values:
+        return Response(status=204)  # the process produced none of them
     if all(v.href is not None for v in values):
         response = Response(status=204)
         for value in values:

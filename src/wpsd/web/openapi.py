@@ -10,6 +10,10 @@ from ..protocol.ogcapi import encode
 
 #: the largest offset into the process and job lists (see web/ogcapi.py)
 MAX_OFFSET = 10**9
+#: page sizes of /processes and /jobs: a larger limit is served with the maximum
+DEFAULT_LIMIT = 10
+MAX_PROCESSES_LIMIT = 10000
+MAX_JOBS_LIMIT = 1000
 
 _LINK = {"type": "object", "required": ["href"], "properties": {
     "href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"},
@@ -39,6 +43,27 @@ _JSON_ERRORS = {
                        (503, "Busy"))}
 
 
+def _oas30(schema: Any) -> Any:
+    """A process description's JSON schema as an OpenAPI 3.0 schema object, which knows no
+    contentMediaType or contentEncoding (base64 is its ``format: byte``)."""
+    if isinstance(schema, list):
+        return [_oas30(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    converted = {k: _oas30(v) for k, v in schema.items()
+                 if k not in ("contentMediaType", "contentEncoding")}
+    if schema.get("contentEncoding") == "base64":
+        converted["format"] = "byte"
+    return converted
+
+
+def _limit(maximum: int) -> dict[str, Any]:
+    return {"name": "limit", "in": "query",
+            "description": f"Page size; a limit above {maximum} is served as {maximum}",
+            "schema": {"type": "integer", "minimum": 1, "maximum": maximum,
+                       "default": DEFAULT_LIMIT}}
+
+
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -46,7 +71,7 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 def _execute_body(process: Process) -> dict[str, Any]:
     properties = {}
     for declared in process.inputs:
-        one = encode.schema(declared)
+        one = _oas30(encode.schema(declared))
         qualified = {"type": "object", "required": ["value"], "properties": {"value": {}}}
         reference = {"type": "object", "required": ["href"],
                      "properties": {"href": {"type": "string"}}}
@@ -94,8 +119,7 @@ def openapi_document(service: Service, base: str) -> dict[str, Any]:
         "/processes": {"get": {
             "operationId": "getProcesses", "summary": "The processes",
             "parameters": [
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                            "maximum": 10000, "default": 10}},
+                _limit(MAX_PROCESSES_LIMIT),
                 {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
                                                              "maximum": MAX_OFFSET}},
             ],
@@ -112,8 +136,7 @@ def openapi_document(service: Service, base: str) -> dict[str, Any]:
         "/jobs": {"get": {
             "operationId": "getJobs", "summary": "The jobs",
             "parameters": [
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                            "maximum": 1000}},
+                _limit(MAX_JOBS_LIMIT),
                 {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
                                                              "maximum": MAX_OFFSET}},
                 {"name": "processID", "in": "query", "schema": {"type": "string"}},

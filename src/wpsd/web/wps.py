@@ -31,6 +31,7 @@ from ..exceptions import (
     NoSuchMode,
     OperationNotSupported,
     ResultNotReady,
+    TooManyOutputs,
     WPSError,
 )
 from ..protocol.ows import kvp_operation
@@ -82,8 +83,8 @@ class WPSEndpoint:
         g.wps_version = version
         service = self.service
         if isinstance(parsed, GetCapabilities):
-            if version == DEFAULT_VERSION and parsed.accept_versions:
-                service.negotiate_version(parsed.accept_versions, ("1.0.0",))
+            if parsed.accept_versions:  # an XML request's list must hold its own version
+                service.negotiate_version(parsed.accept_versions, (version,))
             language = service.negotiate_language(parsed.language)
             self._check_update_sequence(parsed.update_sequence)
             return _xml(self._capabilities(self.service_url(), language, version))
@@ -114,10 +115,13 @@ class WPSEndpoint:
             if namespace == NS_WPS10:
                 return "1.0.0", parse.parse_xml_request(root)
             raise OperationNotSupported(f"Root element {root.tag!r} is not a WPS request",
-                                        "request")
+                                        etree.QName(root).localname)
         query = request.query_string.decode("utf-8", errors="replace")
         raw = parse.split_query(query)
         params = {name: unquote_plus(value) for name, value in raw.items()}
+        if params.get("version") in SUPPORTED_VERSIONS:
+            # Errors found from here on are reported in the version the request names.
+            g.wps_version = params["version"]
         operation = kvp_operation(params, _ALL_OPERATIONS)
         if operation == "GetCapabilities":
             accepted = params.get("acceptversions") or params.get("version") or ""
@@ -135,7 +139,7 @@ class WPSEndpoint:
         if version == "2.0.0":
             return version, parse2.parse_kvp(operation, params)
         if operation not in parse.OPERATIONS:
-            raise OperationNotSupported(f"{operation} is a WPS 2.0 operation", "request")
+            raise OperationNotSupported(f"{operation} is a WPS 2.0 operation", operation)
         return version, parse.parse_kvp(query, lookup)
 
     # ------------------------------------------------------------ WPS 1.0.0 Execute
@@ -173,15 +177,16 @@ class WPSEndpoint:
     def _execute2(self, parsed: Execute, language: str) -> Response:
         service = self.service
         process = service.get_process(parsed.identifier)
-        if parsed.raw and len(parsed.outputs or process.outputs) != 1:
-            raise InvalidParameterValue("A raw response holds exactly one output; ask for one "
-                                        "or use response=\"document\"", "response")
+        asked = [o.identifier for o in parsed.outputs] or [o.identifier for o in process.outputs]
+        if parsed.raw and len(asked) != 1:
+            raise TooManyOutputs("A raw response holds exactly one output; ask for one or use "
+                                 "response=\"document\"", ",".join(asked))
         url = self.service_url()
         output_url = service.settings.output_url or url + "/outputs/"
         if parsed.mode == "async":
             if not service.supports_jobs(process):
                 raise NoSuchMode(f"Process {process.identifier!r} runs synchronously only",
-                                 "mode")
+                                 parsed.mode)
             job = service.submit(parsed, url, output_url, language)
             return _xml(to_bytes(encode2.status_info(job)))
         # sync, or auto: every process runs synchronously, which answers soonest.
@@ -198,14 +203,14 @@ class WPSEndpoint:
         job = service.settle(parsed.job_id) if not isinstance(parsed, Dismiss) \
             else service.get_job(parsed.job_id)
         if job is None or job.status is JobStatus.DISMISSED:
-            raise NoSuchJob(f"No job {parsed.job_id!r}", "JobID")
+            raise NoSuchJob(f"No job {parsed.job_id!r}", parsed.job_id)
         if isinstance(parsed, GetStatus):
             return _xml(to_bytes(encode2.status_info(job, expiration=service.expiration(job))))
         if isinstance(parsed, Dismiss):
             service.dismiss(job.id)
             return _xml(to_bytes(encode2.status_info(job, JobStatus.DISMISSED)))
         if job.status in (JobStatus.ACCEPTED, JobStatus.RUNNING):
-            raise ResultNotReady(f"Job {job.id} is {job.status.value}", "JobID")
+            raise ResultNotReady(f"Job {job.id} is {job.status.value}", job.id)
         result = service.job_result(job)
         if result.error is not None:
             raise result.error
@@ -261,6 +266,8 @@ def _raw_response(result: ExecuteResult,
                   ) -> Response:
     if result.error is not None:
         return wps_error_response(result.error)
+    if not result.outputs:
+        return Response(status=204)  # the process produced no value for it
     value = result.outputs[0]
     if value.bbox is not None:
         return _xml(to_bytes(bbox_encoder(value.bbox)))

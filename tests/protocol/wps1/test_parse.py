@@ -43,7 +43,7 @@ def test_get_capabilities_kvp():
         ("request=GetCapabilities", MissingParameterValue, "service"),
         ("service=WMS&request=GetCapabilities", InvalidParameterValue, "service"),
         ("service=WPS", MissingParameterValue, "request"),
-        ("service=WPS&request=GetMap", OperationNotSupported, "request"),
+        ("service=WPS&request=GetMap", OperationNotSupported, "GetMap"),
         ("service=WPS&request=DescribeProcess&identifier=a", MissingParameterValue, "version"),
         ("service=WPS&request=DescribeProcess&version=9.9&identifier=a", InvalidParameterValue,
          "version"),

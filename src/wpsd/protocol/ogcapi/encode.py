@@ -10,7 +10,7 @@ from typing import Any
 
 from ...core.job import Job, JobStatus
 from ...core.results import OutputValue
-from ...datatypes.crs import CRS84
+from ...datatypes.crs import CRS84, CRS84H, crs_code, crs_uri
 from ...datatypes.inputs import BoundingBoxInput, ComplexInput, Input, LiteralInput
 from ...datatypes.literals import LiteralDomain, RangeClosure
 from ...datatypes.outputs import BoundingBoxOutput, ComplexOutput, LiteralOutput, Output
@@ -260,9 +260,17 @@ def output_value(value: OutputValue) -> Any:
 
 
 def bbox_value(value: OutputValue) -> dict[str, Any]:
+    """A bounding box as bbox.yaml has it: in CRS84 (longitude first) where that is only a
+    change of axis order (EPSG:4326, latitude first, is swapped), else in the box's own CRS
+    as a URI (bbox.yaml lists only CRS84 and CRS84h, so those do not validate against it)."""
     assert value.bbox is not None
-    return {"bbox": list(value.bbox.lower) + list(value.bbox.upper),
-            "crs": value.bbox.crs or CRS84}
+    box = value.bbox
+    code = crs_code(box.crs or CRS84)
+    if code == "EPSG:4326" and box.dimensions == 2:
+        return {"bbox": [box.lower[1], box.lower[0], box.upper[1], box.upper[0]], "crs": CRS84}
+    if code in ("OGC:CRS84", "OGC:CRS84H"):
+        return {"bbox": [*box.lower, *box.upper], "crs": CRS84 if code == "OGC:CRS84" else CRS84H}
+    return {"bbox": [*box.lower, *box.upper], "crs": crs_uri(box.crs or CRS84)}
 
 
 def results(values: Sequence[OutputValue]) -> dict[str, Any]:

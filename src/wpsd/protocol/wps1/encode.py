@@ -209,12 +209,15 @@ def execute_response(
     created = result.created.isoformat().replace("+00:00", "Z")
     root.append(W.Status(_status(result), creationTime=created))
     if result.request.lineage:
-        root.append(W.DataInputs(*[_lineage_input(process, i) for i in result.request.inputs]))
+        if result.request.inputs:  # DataInputs holds at least one Input
+            root.append(W.DataInputs(*[_lineage_input(process, i)
+                                       for i in result.request.inputs]))
         root.append(W.OutputDefinitions(*[
             _output_definition(s.output, s.request.as_reference, s.format, s.uom)
             for s in result.selected
         ]))
-    if result.status == "succeeded" and result.error is None:
+    if result.status == "succeeded" and result.error is None and result.outputs:
+        # Outputs the process did not produce are left out; with none, so is ProcessOutputs.
         root.append(W.ProcessOutputs(*[_output_value(v) for v in result.outputs]))
     return _root(root, "wpsExecute_response.xsd", language)
 
@@ -339,8 +342,8 @@ def _lineage_input(process: Process, data_input: DataInput) -> etree._Element:
 
 def exception_report(error: WPSError, language: str | None = None) -> etree._Element:
     exception = O.Exception(exceptionCode=error.code)
-    if error.locator:
-        exception.set("locator", xml_text(error.locator))
+    if error.locator1:
+        exception.set("locator", xml_text(error.locator1))
     if error.text:
         exception.append(O.ExceptionText(xml_text(error.text)))
     report = O.ExceptionReport(exception, version=VERSION)

@@ -36,7 +36,7 @@ from ..requests import (
     ReferenceData,
     Request,
 )
-from ..xml import NS_OWS11, NS_WPS10, fragment_bytes, parse_xml, qname, xlink
+from ..xml import NOT_XML, NS_OWS11, NS_WPS10, fragment_bytes, parse_xml, qname, xlink
 
 VERSION = "1.0.0"
 OPERATIONS = ("GetCapabilities", "DescribeProcess", "Execute")
@@ -150,13 +150,20 @@ def _kvp_records(
             if not sep:
                 raise InvalidParameterValue(f"Input {decode(ident)!r} has no value", locator)
         else:
-            ident, text = head, ""
+            # `out@asReference=true` and `out=@asReference=true` (several 05-007r7 examples
+            # and PyWPS clients write the second) name the same output.
+            ident, text = head.partition("=")[0], ""
         attrs: dict[str, str] = {}
         for part in attr_parts:
             key, sep, value = part.partition("=")
             if not sep:
                 raise InvalidParameterValue(f"Attribute {decode(key)!r} has no value", locator)
-            attrs[decode(key).strip().lower()] = decode(value)
+            attr = decode(value)
+            if NOT_XML.search(attr):
+                # Attributes are names and URLs, echoed in lineage and status documents.
+                raise InvalidParameterValue(
+                    f"Attribute {decode(key)!r} holds characters that XML cannot carry", locator)
+            attrs[decode(key).strip().lower()] = attr
         ident = decode(ident).strip()
         if not ident:
             raise InvalidParameterValue("An entry has no identifier", locator)
@@ -245,11 +252,11 @@ def parse_xml_request(body: bytes | etree._Element) -> Request:
     root = body if isinstance(body, etree._Element) else parse_xml(body)
     if etree.QName(root).namespace != _WPS:
         raise OperationNotSupported(
-            f"Root element {root.tag!r} is not a WPS 1.0.0 request", "request"
+            f"Root element {root.tag!r} is not a WPS 1.0.0 request", etree.QName(root).localname
         )
     operation = etree.QName(root).localname
     if operation not in OPERATIONS:
-        raise OperationNotSupported(f"Operation {operation!r} is not supported", "request")
+        raise OperationNotSupported(f"Operation {operation!r} is not supported", operation)
     check_service(root.get("service"))
     language = root.get("language") or None
     if operation == "GetCapabilities":

@@ -14,7 +14,7 @@ from ...datatypes.inputs import BoundingBoxInput, ComplexInput, Input, LiteralIn
 from ...datatypes.literals import LiteralDomain
 from ...datatypes.outputs import BoundingBoxOutput, ComplexOutput, LiteralOutput, Output
 from ...datatypes.values import BoundingBox
-from ...exceptions import WPSError
+from ...exceptions import NoApplicableCode, WPSError
 from ...formats import TEXT, Format
 from ...processes.process import Process
 from ..ows import bounding_box as ows_bounding_box
@@ -190,6 +190,8 @@ def status_info(job: Job, status: JobStatus | None = None,
 
 def result(outputs: Sequence[OutputValue], job_id: str | None = None,
            expiration: dt.datetime | None = None) -> etree._Element:
+    if not outputs:  # a Result holds at least one Output
+        raise NoApplicableCode("The process produced none of the outputs asked for")
     root = W.Result()
     if job_id is not None:
         root.append(W.JobID(job_id))

@@ -13,6 +13,7 @@ from ...datatypes.values import BoundingBox
 from ...exceptions import (
     InvalidParameterValue,
     MissingParameterValue,
+    NoSuchMode,
     OperationNotSupported,
     WrongInputData,
 )
@@ -54,7 +55,7 @@ def parse_kvp(operation: str, params: Mapping[str, str]) -> Request:
         return GetCapabilities(tuple(v.strip() for v in versions.split(",") if v.strip()),
                                language, params.get("updatesequence") or None)
     if operation == "Execute":
-        raise OperationNotSupported("WPS 2.0 Execute is sent as XML by HTTP POST", "request")
+        raise OperationNotSupported("WPS 2.0 Execute is sent as XML by HTTP POST", "Execute")
     if operation == "DescribeProcess":
         identifier = params.get("identifier")
         if not identifier:
@@ -70,7 +71,7 @@ def parse_kvp(operation: str, params: Mapping[str, str]) -> Request:
 def parse_xml_request(root: etree._Element, lookup: ProcessLookup) -> Request:
     operation = etree.QName(root).localname
     if operation not in OPERATIONS:
-        raise OperationNotSupported(f"Operation {operation!r} is not supported", "request")
+        raise OperationNotSupported(f"Operation {operation!r} is not supported", operation)
     check_service(root.get("service"))
     language = root.get("{http://www.w3.org/XML/1998/namespace}lang") or None
     if operation == "GetCapabilities":
@@ -109,7 +110,7 @@ def _parse_execute(root: etree._Element, lookup: ProcessLookup, language: str | 
     if not mode:
         raise MissingParameterValue("Attribute 'mode' is missing", "mode")
     if mode not in ("sync", "async", "auto"):
-        raise InvalidParameterValue(f"mode must be sync, async or auto, not {mode!r}", "mode")
+        raise NoSuchMode(f"mode must be sync, async or auto, not {mode!r}", mode)
     if response not in ("raw", "document"):
         raise MissingParameterValue("Attribute 'response' must be raw or document", "response")
     process = lookup(identifier)
