@@ -28,13 +28,11 @@ from wpsd import (
     Process,
     Range,
     Settings,
-    create_app,
     load_settings,
     process,
 )
 from wpsd.exceptions import InvalidParameterValue, WrongInputData
 from wpsd.formats import GEOJSON, JSON, TEXT, XML
-from wpsd.web.app import serving_on
 
 
 @process(
@@ -231,6 +229,8 @@ def create_demo_app(settings: Settings | None = None) -> Any:
 
     Without explicit settings, ``WPSD_*`` environment variables apply (see the README).
     """
+    from wpsd import create_app  # here, not at the top: the worker imports this module too
+
     return create_app(settings or load_settings(None, os.environ), processes=processes)
 
 
@@ -241,6 +241,8 @@ def main() -> None:
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
+    from wpsd.web.app import serving_on
+
     app = create_demo_app(serving_on(load_settings(None, os.environ), args.host))
     print(f"wpsd demo: http://{args.host}:{args.port}/wps?service=WPS&request=GetCapabilities")
     app.run(host=args.host, port=args.port, debug=args.debug, threaded=True)

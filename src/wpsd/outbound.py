@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit
 
+import certifi
 import urllib3
-from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.exceptions import HTTPError, NewConnectionError
 
 if TYPE_CHECKING:
@@ -438,7 +438,7 @@ class OutboundPolicy:
         if target.scheme == "https":
             return urllib3.HTTPSConnectionPool(
                 address, target.port, timeout=timeout, retries=False, maxsize=1,
-                cert_reqs="CERT_REQUIRED", ca_certs=self.ca_certs or DEFAULT_CA_BUNDLE_PATH,
+                cert_reqs="CERT_REQUIRED", ca_certs=self.ca_certs or certifi.where(),
                 server_hostname=target.host,
             )
         return urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False,

@@ -60,12 +60,14 @@ class JobStore(Protocol):
 
     def count(self, statuses: Sequence[JobStatus], worker: str | None = None) -> int: ...
 
-    def claim_next(self, worker: str, process_ids: Sequence[str]) -> Job | None:
-        """Move the oldest accepted job of one of ``process_ids`` to running for ``worker``;
-        None when there is none."""
+    def claim(self, worker: str, process_ids: Sequence[str], limit: int = 1) -> list[Job]:
+        """Move up to ``limit`` of the oldest accepted jobs of ``process_ids`` to running for
+        ``worker``, and return them (oldest first; none when there is none)."""
         ...
 
-    def set_pid(self, job_id: str, pid: int) -> None: ...
+    def set_pids(self, pids: Sequence[tuple[str, int]]) -> None:
+        """Record the OS process of each of these (job id, pid)."""
+        ...
 
     def update_progress(self, job_id: str, progress: int, message: str) -> bool:
         """Record progress of a running job; False when the job is no longer running."""
@@ -99,8 +101,16 @@ class JobStore(Protocol):
 
     def delete(self, job_id: str) -> None: ...
 
+    def warm_up(self, process_ids: Sequence[str]) -> None:
+        """Prepare, in a process that will fork job processes, what each of them will use."""
+        ...
+
+    def before_fork(self) -> None:
+        """Close this process's connections: a child forked next must inherit none."""
+        ...
+
     def after_fork(self) -> None:
-        """In a child forked from the process that made this store: connect anew."""
+        """In a child forked after :meth:`before_fork`: connect anew."""
         ...
 
     def close(self) -> None: ...

@@ -42,6 +42,11 @@ REQUEST = Execute(
 KNOWN = ["buffer", "other"]
 
 
+def claim_one(store: SQLJobStore, worker: str, process_ids) -> Job | None:
+    claimed = store.claim(worker, process_ids, 1)
+    return claimed[0] if claimed else None
+
+
 def new_job(process_id: str = "buffer", **changes) -> Job:
     job = Job(str(uuid.uuid4()), process_id, REQUEST, "http://h/wps", "http://h/wps/outputs/",
               "en-US")
@@ -71,11 +76,11 @@ def test_round_trip(store):
 def test_lifecycle(store):
     job = new_job()
     store.create(job)
-    claimed = store.claim_next("host-a", KNOWN)
+    claimed = claim_one(store, "host-a", KNOWN)
     assert claimed.id == job.id and claimed.status is JobStatus.RUNNING
     assert claimed.worker == "host-a" and claimed.started is not None
-    assert store.claim_next("host-b", KNOWN) is None
-    store.set_pid(job.id, 1234)
+    assert claim_one(store, "host-b", KNOWN) is None
+    store.set_pids([(job.id, 1234), ("no-such-job", 1)])
     assert store.update_progress(job.id, 40, "halfway")
     assert (store.get(job.id).progress, store.get(job.id).message, store.get(job.id).pid) == (
         40, "halfway", 1234)
@@ -93,11 +98,11 @@ def test_lifecycle(store):
 def test_dismissed_job_is_never_claimed_or_overwritten(store):
     waiting, running = new_job(), new_job()
     store.create(running)
-    store.claim_next("h", KNOWN)
+    claim_one(store, "h", KNOWN)
     store.create(waiting)
     assert store.finish(waiting.id, JobStatus.DISMISSED)
     assert store.finish(running.id, JobStatus.DISMISSED)
-    assert store.claim_next("h", KNOWN) is None
+    assert claim_one(store, "h", KNOWN) is None
     assert not store.finish(running.id, JobStatus.SUCCEEDED, outputs=[])
     assert store.heartbeat([running.id, waiting.id]) == {
         running.id: JobStatus.DISMISSED, waiting.id: JobStatus.DISMISSED}
@@ -106,7 +111,7 @@ def test_dismissed_job_is_never_claimed_or_overwritten(store):
 def test_failure_keeps_the_error(store):
     job = new_job()
     store.create(job)
-    store.claim_next("h", KNOWN)
+    claim_one(store, "h", KNOWN)
     store.finish(job.id, JobStatus.FAILED, error=JobError("InvalidParameterValue", "bad", "x"))
     failed = store.get(job.id)
     assert failed.error == JobError("InvalidParameterValue", "bad", "x")
@@ -117,8 +122,8 @@ def test_claims_oldest_first_and_counts(store):
     jobs = [new_job(created=now() + dt.timedelta(seconds=i)) for i in range(3)]
     for job in reversed(jobs):
         store.create(job)
-    assert store.claim_next("a", KNOWN).id == jobs[0].id
-    assert store.claim_next("b", KNOWN).id == jobs[1].id
+    assert claim_one(store, "a", KNOWN).id == jobs[0].id
+    assert claim_one(store, "b", KNOWN).id == jobs[1].id
     assert store.count([JobStatus.RUNNING]) == 2
     assert store.count([JobStatus.RUNNING], worker="a") == 1
     assert store.count([JobStatus.ACCEPTED]) == 1
@@ -132,7 +137,7 @@ def test_claims_oldest_first_and_counts(store):
 def test_stale_jobs_fail(store):
     job = new_job()
     store.create(job)
-    store.claim_next("h", KNOWN)
+    claim_one(store, "h", KNOWN)
     assert store.fail_stale(now() - dt.timedelta(seconds=60), "gone") == []
     assert store.fail_stale(now() + dt.timedelta(seconds=1), "gone") == [job.id]
     failed = store.get(job.id)
@@ -144,8 +149,8 @@ def test_expiry_only_lists_ended_jobs(store):
     ended, running, waiting = new_job(), new_job(), new_job()
     for job in (ended, running, waiting):
         store.create(job)
-    store.claim_next("h", KNOWN)
-    store.claim_next("h", KNOWN)
+    claim_one(store, "h", KNOWN)
+    claim_one(store, "h", KNOWN)
     store.finish(ended.id, JobStatus.SUCCEEDED, outputs=[])
     later = now() + dt.timedelta(seconds=5)
     assert store.expired(later) == [ended.id]
@@ -177,7 +182,7 @@ def _hammer(url: str, name: str, results) -> None:
         for _ in range(JOBS_PER_PROCESS):
             store.create(new_job(process_id=name))
         claimed = []
-        while (job := store.claim_next(name, [f"p{i}" for i in range(PROCESSES)])) is not None:
+        while (job := claim_one(store, name, [f"p{i}" for i in range(PROCESSES)])) is not None:
             claimed.append(job.id)
             for percent in (10, 50, 90):
                 assert store.update_progress(job.id, percent, f"{name} {percent}")
@@ -220,7 +225,19 @@ def test_claims_only_jobs_of_the_claimers_processes(store):
     mine, theirs = new_job("buffer"), new_job("elsewhere")
     store.create(theirs)
     store.create(mine)
-    assert store.claim_next("w", ["buffer"]).id == mine.id
-    assert store.claim_next("w", ["buffer"]) is None
-    assert store.claim_next("w", []) is None
+    assert claim_one(store, "w", ["buffer"]).id == mine.id
+    assert claim_one(store, "w", ["buffer"]) is None
+    assert claim_one(store, "w", []) is None
     assert store.get(theirs.id).status is JobStatus.ACCEPTED
+
+
+def test_claims_several_at_once_oldest_first(store):
+    made = [new_job() for _ in range(5)]
+    base = made[0].created
+    for n, job in enumerate(made):  # the first made is the newest
+        job.created = base + dt.timedelta(seconds=len(made) - n)
+        store.create(job)
+    claimed = store.claim("w", KNOWN, 3)
+    assert [j.id for j in claimed] == [j.id for j in reversed(made)][:3]
+    assert all(j.status is JobStatus.RUNNING and j.worker == "w" for j in claimed)
+    assert [j.id for j in store.claim("x", KNOWN, 10)] == [j.id for j in reversed(made)][3:]

@@ -9,9 +9,13 @@ would have to be upgraded. Reads use a second engine with ordinary deferred tran
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
-from collections.abc import Callable, Sequence
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +66,17 @@ MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
 _ADVISORY_LOCK = 0x77707364  # "wpsd": serialises migrations of several PostgreSQL clients
 
 
-def _sqlite_engine(url: sa.URL, immediate: bool, **options: Any) -> Engine:
+def _sqlite_engine(url: sa.URL, immediate: bool) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 60}, **options)
+    engine = sa.create_engine(url, connect_args={"timeout": 60})
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's begin event, not the driver, start transactions.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # journal_mode=WAL is a property of the file, set once (SQLJobStore.__init__).
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.close()
@@ -84,32 +88,84 @@ def _sqlite_engine(url: sa.URL, immediate: bool, **options: Any) -> Engine:
     return engine
 
 
+class _WriteQueue:
+    """Writers of one SQLite file queue here, on a kernel lock, before BEGIN IMMEDIATE.
+
+    SQLite makes a writer that finds the database locked sleep and retry (1, 2, 5, 10 ms...),
+    so under a burst of jobs most of the time went to sleeping; on this lock a writer is woken
+    the moment the previous one is done. SQLite's own lock still decides: this only queues.
+    flock belongs to an open file, which a forked child shares, so each process opens its
+    own; threads of a process queue on a thread lock first.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd = -1
+        self._pid = 0
+        self._thread_lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        try:
+            if self._pid != os.getpid():
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                self._pid = os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def close(self) -> None:
+        if self._fd >= 0 and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd, self._pid = -1, 0
+
+
 class SQLJobStore:
     """Job records in a relational database through SQLAlchemy Core."""
 
-    def __init__(self, url: str, pooled: bool = True) -> None:
-        """:param pooled: keep connections open between operations. A process that forks
-            (the worker) must not: see :meth:`after_fork`."""
+    def __init__(self, url: str) -> None:
         self.url = url
-        self._write, self._read = self._engines(pooled)
+        self._write, self._read = self._engines()
+        parsed = sa.make_url(url)
+        self._queue: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "",
+                                                                              ":memory:"):
+            self._queue = _WriteQueue(Path(f"{parsed.database}-queue"))
+        if self._write.dialect.name == "sqlite":
+            raw = self._write.raw_connection()
+            try:
+                raw.cursor().execute("PRAGMA journal_mode=WAL")  # outside any transaction
+            finally:
+                raw.close()
         try:
             self.migrate()
         except BaseException:
             self.close()
             raise
 
-    def _engines(self, pooled: bool) -> tuple[Engine, Engine]:
+    def _engines(self) -> tuple[Engine, Engine]:
         parsed = sa.make_url(self.url)
-        options: dict[str, Any] = {} if pooled else {"poolclass": sa.pool.NullPool}
         if parsed.get_backend_name() == "sqlite":
-            return (_sqlite_engine(parsed, True, **options),
-                    _sqlite_engine(parsed, False, **options))
-        engine = sa.create_engine(parsed, pool_pre_ping=True, **options)
+            return _sqlite_engine(parsed, True), _sqlite_engine(parsed, False)
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
         return engine, engine
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction, after the writers queued before it."""
+        with self._queue, self._write.begin() as conn:
+            yield conn
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the version this code knows."""
-        with self._write.begin() as conn:
+        with self._writing() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
             schema_version.create(conn, checkfirst=True)
@@ -167,7 +223,7 @@ class SQLJobStore:
     # ------------------------------------------------------------ writing
 
     def create(self, job: Job) -> None:
-        with self._write.begin() as conn:
+        with self._writing() as conn:
             conn.execute(jobs.insert().values(
                 id=job.id,
                 process_id=job.process_id,
@@ -182,39 +238,41 @@ class SQLJobStore:
                 updated=job.created,
             ))
 
-    def claim_next(self, worker: str, process_ids: Sequence[str]) -> Job | None:
-        # Optimistic claim: whoever flips accepted -> running first owns the job. Works the
-        # same on SQLite and PostgreSQL, from any number of processes and hosts. Only jobs of
-        # the claimer's processes: workers of other servers may share the store.
-        if not process_ids:
-            return None
-        while True:
-            with self._write.begin() as conn:
-                job_id = conn.execute(
-                    sa.select(jobs.c.id)
-                    .where(jobs.c.status == JobStatus.ACCEPTED.value,
-                           jobs.c.process_id.in_(process_ids))
-                    .order_by(jobs.c.created, jobs.c.id)
-                    .limit(1)
-                ).scalar()
-                if job_id is None:
-                    return None
-                stamp = now()
-                claimed = conn.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job_id, jobs.c.status == JobStatus.ACCEPTED.value)
-                    .values(status=JobStatus.RUNNING.value, worker=worker, started=stamp,
-                            heartbeat=stamp, updated=stamp, message="started")
-                ).rowcount
-            if claimed:
-                return self.get(job_id)
+    def claim(self, worker: str, process_ids: Sequence[str], limit: int = 1) -> list[Job]:
+        # Whoever flips accepted -> running owns the job: the guarded UPDATE makes that
+        # exactly one claimer on SQLite and PostgreSQL, from any number of processes and
+        # hosts; RETURNING tells which rows this claimer flipped. Only jobs of the claimer's
+        # processes: workers of other servers may share the store.
+        if not process_ids or limit < 1:
+            return []
+        candidates = (sa.select(jobs.c.id)
+                      .where(jobs.c.status == JobStatus.ACCEPTED.value,
+                             jobs.c.process_id.in_(process_ids))
+                      .order_by(jobs.c.created, jobs.c.id).limit(limit))
+        stamp = now()
+        with self._writing() as conn:
+            if conn.dialect.name == "postgresql":
+                # Claimers on other connections skip the rows this one is taking.
+                candidates = candidates.with_for_update(skip_locked=True)
+            rows = conn.execute(
+                jobs.update()
+                .where(jobs.c.id.in_(candidates.scalar_subquery()),
+                       jobs.c.status == JobStatus.ACCEPTED.value)
+                .values(status=JobStatus.RUNNING.value, worker=worker, started=stamp,
+                        heartbeat=stamp, updated=stamp, message="started")
+                .returning(*jobs.c)
+            ).all()
+        return sorted((_job(row) for row in rows), key=lambda job: (job.created, job.id))
 
-    def set_pid(self, job_id: str, pid: int) -> None:
-        with self._write.begin() as conn:
-            conn.execute(jobs.update().where(jobs.c.id == job_id).values(pid=pid))
+    def set_pids(self, pids: Sequence[tuple[str, int]]) -> None:
+        """Record the OS process of each of these (job id, pid)."""
+        with self._writing() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == sa.bindparam("job_id"))
+                         .values(pid=sa.bindparam("pid")),
+                         [{"job_id": job_id, "pid": pid} for job_id, pid in pids])
 
     def update_progress(self, job_id: str, progress: int, message: str) -> bool:
-        with self._write.begin() as conn:
+        with self._writing() as conn:
             stamp = now()
             return bool(conn.execute(
                 jobs.update()
@@ -225,7 +283,7 @@ class SQLJobStore:
     def heartbeat(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         if not job_ids:
             return {}
-        with self._write.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 jobs.update()
                 .where(jobs.c.id.in_(job_ids), jobs.c.status == JobStatus.RUNNING.value)
@@ -250,7 +308,7 @@ class SQLJobStore:
             values.update(message=error.text, error=json.dumps(vars(error)))
         else:
             values.update(message=status.value)
-        with self._write.begin() as conn:
+        with self._writing() as conn:
             return bool(conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.status.in_([s.value for s in ACTIVE]))
@@ -259,7 +317,7 @@ class SQLJobStore:
 
     def mark_dismissed(self, job_id: str) -> bool:
         """Dismiss an ended job (its outputs are being removed); False if already dismissed."""
-        with self._write.begin() as conn:
+        with self._writing() as conn:
             return bool(conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.status != JobStatus.DISMISSED.value)
@@ -268,7 +326,7 @@ class SQLJobStore:
 
     def fail_stale(self, silent_since: dt.datetime, message: str) -> list[str]:
         error = json.dumps(vars(JobError("NoApplicableCode", message)))
-        with self._write.begin() as conn:
+        with self._writing() as conn:
             stale = list(conn.execute(
                 sa.select(jobs.c.id).where(jobs.c.status == JobStatus.RUNNING.value,
                                            jobs.c.heartbeat < silent_since)
@@ -285,23 +343,42 @@ class SQLJobStore:
         return stale
 
     def delete(self, job_id: str) -> None:
-        with self._write.begin() as conn:
+        with self._writing() as conn:
             conn.execute(jobs.delete().where(jobs.c.id == job_id))
 
-    def after_fork(self) -> None:
-        """Give a forked child engines of its own, pooled.
+    def warm_up(self, process_ids: Sequence[str]) -> None:
+        """Run, on no job, each statement a forked job process runs, so that SQLAlchemy has
+        compiled them here, once, rather than in every child (milliseconds each)."""
+        nobody = ""
+        self.claim(nobody, [nobody], 1)
+        self.claim(nobody, process_ids, 0)
+        self.get(nobody)
+        self.heartbeat([nobody])
+        self.update_progress(nobody, 0, nobody)
+        self.finish(nobody, JobStatus.SUCCEEDED, outputs=[])
+        self.finish(nobody, JobStatus.FAILED, error=JobError("NoApplicableCode", nobody))
 
-        The parent must have had no connection open when it forked, which an unpooled store
-        guarantees between operations: SQLite keeps per-process lock state that a child would
-        inherit and trust (its "locks" would not be held, another process could reset the WAL
-        under it and its writes would be lost), and a PostgreSQL connection closed in a child
-        ends the parent's session.
+    def before_fork(self) -> None:
+        """Close every connection of this process, so that a child forked now inherits none.
+
+        A child must not inherit an open connection: SQLite keeps per-process lock state that
+        the child would trust (its "locks" would not be held, another process could reset
+        the WAL under it, and its writes would be lost), and a PostgreSQL connection closed in
+        a child ends the parent's session. Both sides then connect anew on the same engines.
         """
-        self._write, self._read = self._engines(pooled=True)
+        self._write.dispose()
+        self._read.dispose()
+
+    def after_fork(self) -> None:
+        # Nothing was inherited (before_fork); forget the pools' bookkeeping all the same.
+        self._write.dispose(close=False)
+        self._read.dispose(close=False)
 
     def close(self) -> None:
         self._write.dispose()
         self._read.dispose()
+        if isinstance(self._queue, _WriteQueue):
+            self._queue.close()
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:

@@ -18,7 +18,7 @@ from .. import callbacks
 from ..config import Settings
 from ..core import codec
 from ..core.execution import Environment, Outcome, execute, select_outputs
-from ..core.job import JobError, JobStatus
+from ..core.job import Job, JobError, JobStatus
 from ..core.results import output_values
 from ..core.service import execution_request
 from ..exceptions import NoApplicableCode
@@ -53,12 +53,10 @@ def _watch(store: JobStore, job_id: str, interval: float, limit: float) -> None:
             _end_process_group()
 
 
-def run_job(job_id: str, settings: Settings, registry: ProcessRegistry, store: JobStore,
+def run_job(job: Job, settings: Settings, registry: ProcessRegistry, store: JobStore,
             env: Environment) -> None:
-    """Run a job this worker claimed (status running) and record how it ended."""
-    job = store.get(job_id)
-    if job is None or job.status is not JobStatus.RUNNING:
-        return
+    """Run a job this process claimed (status running) and record how it ended."""
+    job_id = job.id
     process = registry.get(job.process_id)
     if process is None:  # the worker claims only jobs of its processes; a race at most
         store.finish(job_id, JobStatus.FAILED, error=JobError(

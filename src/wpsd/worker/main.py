@@ -64,7 +64,7 @@ def run_worker(settings: Settings, sources: Sequence[str], lifeline: int | None 
     from ..fetch import environment
     from .supervisor import Supervisor
 
-    store = SQLJobStore(settings.job_database_url, pooled=False)  # it forks: no open connection
+    store = SQLJobStore(settings.job_database_url)
     storage = FileStorage(settings.output_path)
     try:
         Supervisor(settings, registry, store, storage, environment(settings, storage), channel,

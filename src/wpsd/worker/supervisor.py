@@ -72,8 +72,13 @@ class Supervisor:
         self._sync: set[int] = set()
         self._stopping = False
         self._kill_jobs = False
-        self._dispatch_due = True
+        #: whether jobs may be waiting: a wake-up announced one, a poll is due, or the last
+        #: claim took all it asked for
+        self._due = True
+        #: whether this process used the store since it last forked
+        self._connected = True
         self._owned: list[int] = []  # descriptors no child may keep
+
 
     # ------------------------------------------------------------ life
 
@@ -101,6 +106,7 @@ class Supervisor:
         selector.register(signal_r, selectors.EVENT_READ, "signal")
         if self.lifeline is not None:
             selector.register(self.lifeline, selectors.EVENT_READ, "lifeline")
+        self.store.warm_up(self.process_ids)
         for _ in range(self.settings.max_sync_executions):
             self._fork_sync()
         # What is allocated now is shared with every child: keep the collector from touching
@@ -146,12 +152,13 @@ class Supervisor:
                 if moment >= next_watch:
                     next_watch = moment + self.settings.heartbeat_interval
                     self._watch()
-                if self._dispatch_due or moment >= next_poll:
+                if moment >= next_poll:
                     next_poll = moment + POLL_INTERVAL
-                    self._dispatch_due = False
-                    self._dispatch()
+                    self._due = True  # jobs that no wake-up announced (another host's)
+                self._dispatch()
                 if moment >= next_cleanup:
                     next_cleanup = moment + CLEANUP_INTERVAL
+                    self._connected = True
                     cleanup(self.settings, self.store, self.storage)
             except Exception:
                 # A database hiccup must not end the worker; the next round tries again.
@@ -164,7 +171,7 @@ class Supervisor:
             except BlockingIOError:
                 return
             if message == b"job":
-                self._dispatch_due = True
+                self._due = True
             elif message.startswith(b"cancel "):
                 self._cancel(message[7:].decode("ascii", errors="replace"))
 
@@ -187,6 +194,9 @@ class Supervisor:
     # ------------------------------------------------------------ children
 
     def _fork(self, keep: tuple[int, ...] = ()) -> int:
+        if self._connected:  # a child must inherit no connection (see JobStore.before_fork)
+            self.store.before_fork()
+            self._connected = False
         pid = os.fork()
         if pid == 0:
             os.setsid()  # a process group of its own: ending it ends what the handler started
@@ -220,18 +230,22 @@ class Supervisor:
 
     def _dispatch(self) -> None:
         free = self.settings.max_parallel_jobs - len(self._jobs)
-        while free > 0 and not self._stopping:
-            job = self.store.claim_next(self.name, self.process_ids)
-            if job is None:
-                return
-            free -= 1
+        if not self._due or free <= 0 or self._stopping:
+            return
+        # One claim for every free slot and one record of the pids: the store's lock (all
+        # writers of the host queue on it) is taken twice a round, not twice a job.
+        self._connected = True
+        claimed = self.store.claim(self.name, self.process_ids, free)
+        self._due = len(claimed) == free  # all it asked for: maybe more are waiting
+        started = []
+        for job in claimed:
             process = self.registry.get(job.process_id)
             limit = (process.time_limit if process else None) or self.settings.job_time_limit
             pid = self._fork()
             if pid == 0:
                 code = 0
                 try:
-                    jobprocess.run_job(job.id, self.settings, self.registry, self.store,
+                    jobprocess.run_job(job, self.settings, self.registry, self.store,
                                        self.env)
                 except BaseException:
                     logger.exception("job %s: its process failed", job.id)
@@ -240,7 +254,10 @@ class Supervisor:
                     logging.shutdown()
                     os._exit(code)
             self._jobs[pid] = _Job(job.id, time.monotonic(), limit)
-            self.store.set_pid(job.id, pid)
+            started.append((job.id, pid))
+        if started:
+            self._connected = True
+            self.store.set_pids(started)
 
     def _reap(self) -> None:
         while True:
@@ -260,15 +277,19 @@ class Supervisor:
                     self._fork_sync()
             elif pid in self._jobs:
                 job = self._jobs.pop(pid)
-                self._dispatch_due = True
-                _kill_group(pid)
-                for folder in self.settings.work_path.glob(f"{job.job_id}-*"):
-                    _remove_tree(folder)
+                _kill_group(pid)  # whatever its handler left behind
                 if code != 0:
-                    message = f"The job's worker process {_how(code)} before the job finished"
-                    if self.store.finish(job.job_id, JobStatus.FAILED,
-                                         error=JobError("NoApplicableCode", message)):
-                        logger.error("job %s: %s", job.job_id, message)
+                    self._failed(job, f"The job's worker process {_how(code)} before the "
+                                      "job finished")
+
+    def _failed(self, job: _Job, message: str) -> None:
+        """Record that the job of a dead (or stuck, now killed) job process failed."""
+        for folder in self.settings.work_path.glob(f"{job.job_id}-*"):
+            _remove_tree(folder)  # it could not remove its own
+        self._connected = True
+        if self.store.finish(job.job_id, JobStatus.FAILED,
+                             error=JobError("NoApplicableCode", message)):
+            logger.error("job %s: %s", job.job_id, message)
 
     def _cancel(self, job_id: str) -> None:
         for pid, job in self._jobs.items():
@@ -280,11 +301,10 @@ class Supervisor:
         grace = 2 * self.settings.heartbeat_interval
         for pid, job in list(self._jobs.items()):
             if time.monotonic() - job.started > job.limit + grace:
-                message = jobprocess.time_limit_message(job.limit)
-                self.store.finish(job.job_id, JobStatus.FAILED,
-                                  error=JobError("NoApplicableCode", message))
                 _kill_group(pid)
+                self._failed(job, jobprocess.time_limit_message(job.limit))
         silence = max(STALE_AFTER_BEATS * self.settings.heartbeat_interval, STALE_MINIMUM)
+        self._connected = True
         for job_id in self.store.fail_stale(now() - dt.timedelta(seconds=silence),
                                             STALE_MESSAGE):
             logger.error("job %s: %s", job_id, STALE_MESSAGE)
