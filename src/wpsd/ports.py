@@ -65,16 +65,13 @@ class JobStore(Protocol):
         ``worker``, and return them (oldest first; none when there is none)."""
         ...
 
-    def set_pids(self, pids: Sequence[tuple[str, int]]) -> None:
-        """Record the OS process of each of these (job id, pid)."""
-        ...
 
     def update_progress(self, job_id: str, progress: int, message: str) -> bool:
         """Record progress of a running job; False when the job is no longer running."""
         ...
 
-    def heartbeat(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
-        """Mark running jobs as alive; returns the current status of each job asked about."""
+    def heartbeat(self, job_id: str, pid: int) -> bool:
+        """Mark a running job alive in process ``pid``; False when it is no longer running."""
         ...
 
     def finish(

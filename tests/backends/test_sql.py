@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import os
 import uuid
 
 import pytest
@@ -80,7 +81,7 @@ def test_lifecycle(store):
     assert claimed.id == job.id and claimed.status is JobStatus.RUNNING
     assert claimed.worker == "host-a" and claimed.started is not None
     assert claim_one(store, "host-b", KNOWN) is None
-    store.set_pids([(job.id, 1234), ("no-such-job", 1)])
+    assert store.heartbeat(job.id, 1234) and not store.heartbeat("no-such-job", 1)
     assert store.update_progress(job.id, 40, "halfway")
     assert (store.get(job.id).progress, store.get(job.id).message, store.get(job.id).pid) == (
         40, "halfway", 1234)
@@ -104,8 +105,8 @@ def test_dismissed_job_is_never_claimed_or_overwritten(store):
     assert store.finish(running.id, JobStatus.DISMISSED)
     assert claim_one(store, "h", KNOWN) is None
     assert not store.finish(running.id, JobStatus.SUCCEEDED, outputs=[])
-    assert store.heartbeat([running.id, waiting.id]) == {
-        running.id: JobStatus.DISMISSED, waiting.id: JobStatus.DISMISSED}
+    assert not store.heartbeat(running.id, 1) and not store.heartbeat(waiting.id, 1)
+    assert store.get(running.id).status is JobStatus.DISMISSED
 
 
 def test_failure_keeps_the_error(store):
@@ -186,7 +187,7 @@ def _hammer(url: str, name: str, results) -> None:
             claimed.append(job.id)
             for percent in (10, 50, 90):
                 assert store.update_progress(job.id, percent, f"{name} {percent}")
-            store.heartbeat([job.id])
+            store.heartbeat(job.id, os.getpid())
             assert store.finish(job.id, JobStatus.SUCCEEDED, outputs=[])
             store.get(job.id)
             store.count([JobStatus.ACCEPTED])

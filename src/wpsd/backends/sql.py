@@ -264,13 +264,6 @@ class SQLJobStore:
             ).all()
         return sorted((_job(row) for row in rows), key=lambda job: (job.created, job.id))
 
-    def set_pids(self, pids: Sequence[tuple[str, int]]) -> None:
-        """Record the OS process of each of these (job id, pid)."""
-        with self._writing() as conn:
-            conn.execute(jobs.update().where(jobs.c.id == sa.bindparam("job_id"))
-                         .values(pid=sa.bindparam("pid")),
-                         [{"job_id": job_id, "pid": pid} for job_id, pid in pids])
-
     def update_progress(self, job_id: str, progress: int, message: str) -> bool:
         with self._writing() as conn:
             stamp = now()
@@ -280,18 +273,13 @@ class SQLJobStore:
                 .values(progress=progress, message=message, updated=stamp, heartbeat=stamp)
             ).rowcount)
 
-    def heartbeat(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
-        if not job_ids:
-            return {}
+    def heartbeat(self, job_id: str, pid: int) -> bool:
         with self._writing() as conn:
-            conn.execute(
+            return bool(conn.execute(
                 jobs.update()
-                .where(jobs.c.id.in_(job_ids), jobs.c.status == JobStatus.RUNNING.value)
-                .values(heartbeat=now())
-            )
-            rows = conn.execute(sa.select(jobs.c.id, jobs.c.status)
-                                .where(jobs.c.id.in_(job_ids)))
-            return {row.id: JobStatus(row.status) for row in rows}
+                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+                .values(heartbeat=now(), pid=pid)
+            ).rowcount)
 
     def finish(
         self,
@@ -353,7 +341,7 @@ class SQLJobStore:
         self.claim(nobody, [nobody], 1)
         self.claim(nobody, process_ids, 0)
         self.get(nobody)
-        self.heartbeat([nobody])
+        self.heartbeat(nobody, 0)
         self.update_progress(nobody, 0, nobody)
         self.finish(nobody, JobStatus.SUCCEEDED, outputs=[])
         self.finish(nobody, JobStatus.FAILED, error=JobError("NoApplicableCode", nobody))

@@ -14,7 +14,6 @@ import binascii
 import json
 import logging
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,8 +137,8 @@ def execute(
     """Bind the inputs, call the handler, collect the outputs. Never raises."""
     job_id = request.job_id
     log = logging.LoggerAdapter(logger, {"job_id": job_id})
-    env.workdir.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"{job_id}-", dir=env.workdir))
+    # Made only when the handler uses it (most never do): its name is unique, as the job's id.
+    workdir = env.workdir / f"{job_id}-w"
     try:
         try:
             selected = select_outputs(process, request.outputs)
@@ -148,7 +147,7 @@ def execute(
             log.info("job %s: %s rejected: %s", job_id, process.identifier, exc.text)
             return Outcome.failure(exc, rejected=True)
         context = ExecutionContext(
-            workdir=workdir, job_id=job_id, logger=log,
+            _workdir=workdir, job_id=job_id, logger=log,
             output_formats={s.output.identifier: s.format for s in selected if s.format},
             input_uoms=uoms,
         )
@@ -172,7 +171,8 @@ def execute(
         log.info("job %s: %s succeeded", job_id, process.identifier)
         return Outcome(tuple(produced))
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if workdir.exists():
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- checks before running

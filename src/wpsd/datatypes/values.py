@@ -47,6 +47,7 @@ class ComplexValue:
         if self._path is None:
             if self.workdir is None:
                 raise RuntimeError("this value has no working directory to write its file into")
+            self.workdir.mkdir(parents=True, exist_ok=True)  # made when first needed
             self._path = self.workdir / f"{self.name}{self.format.extension}"
             self._path.write_bytes(self.data)
         return self._path

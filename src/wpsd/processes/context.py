@@ -20,8 +20,8 @@ def _ignore_progress(percent: int, message: str) -> None:
 class ExecutionContext:
     """What a running handler may use besides its inputs."""
 
-    #: the job's private directory; removed when the job ends
-    workdir: Path
+    #: where the job's private directory is; made on first use of :attr:`workdir`
+    _workdir: Path = field(repr=False)
     job_id: str
     logger: logging.LoggerAdapter[logging.Logger]
     #: the format the client asked for, per complex output
@@ -29,6 +29,12 @@ class ExecutionContext:
     #: the unit of measure the client gave, per literal input
     input_uoms: Mapping[str, str] = field(default_factory=dict)
     _progress: ProgressCallback = field(default=_ignore_progress, repr=False)
+
+    @property
+    def workdir(self) -> Path:
+        """The job's private directory, removed when the job ends."""
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        return self._workdir
 
     def report_progress(self, percent: float, message: str = "") -> None:
         """Tell the client how far the job has got (0-100) and what it is doing."""

@@ -42,9 +42,8 @@ def _watch(store: JobStore, job_id: str, interval: float, limit: float) -> None:
     started = time.monotonic()
     while True:
         time.sleep(interval)
-        status = store.heartbeat([job_id]).get(job_id)
-        if status is not JobStatus.RUNNING:
-            logger.info("job %s: %s, stopping its process", job_id, status)
+        if not store.heartbeat(job_id, os.getpid()):
+            logger.info("job %s: no longer running (dismissed?), stopping its process", job_id)
             _end_process_group()
         if time.monotonic() - started > limit:
             store.finish(job_id, JobStatus.FAILED,

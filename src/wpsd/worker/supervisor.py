@@ -232,12 +232,11 @@ class Supervisor:
         free = self.settings.max_parallel_jobs - len(self._jobs)
         if not self._due or free <= 0 or self._stopping:
             return
-        # One claim for every free slot and one record of the pids: the store's lock (all
-        # writers of the host queue on it) is taken twice a round, not twice a job.
+        # One claim for every free slot: the store's lock (all writers of the host queue on
+        # it) is taken once a round. Each job records its pid with its first heartbeat.
         self._connected = True
         claimed = self.store.claim(self.name, self.process_ids, free)
         self._due = len(claimed) == free  # all it asked for: maybe more are waiting
-        started = []
         for job in claimed:
             process = self.registry.get(job.process_id)
             limit = (process.time_limit if process else None) or self.settings.job_time_limit
@@ -254,10 +253,6 @@ class Supervisor:
                     logging.shutdown()
                     os._exit(code)
             self._jobs[pid] = _Job(job.id, time.monotonic(), limit)
-            started.append((job.id, pid))
-        if started:
-            self._connected = True
-            self.store.set_pids(started)
 
     def _reap(self) -> None:
         while True:

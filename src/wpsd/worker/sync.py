@@ -35,16 +35,18 @@ STARTUP_WAIT = 30.0
 
 def serve(listener: socket.socket, registry: ProcessRegistry, env: Environment) -> None:
     """The loop of one sync process; returns when it has served its share."""
+    watchdog = _Watchdog()
     for _ in range(EXECUTIONS_PER_PROCESS):
         conn, _ = listener.accept()
         with conn:
             try:
-                _serve_one(conn, registry, env)
+                _serve_one(conn, registry, env, watchdog)
             except (OSError, ValueError):
                 logger.warning("sync execution: the web node went away")
 
 
-def _serve_one(conn: socket.socket, registry: ProcessRegistry, env: Environment) -> None:
+def _serve_one(conn: socket.socket, registry: ProcessRegistry, env: Environment,
+               watchdog: _Watchdog) -> None:
     message = recv_frame(conn)
     if message is None:
         return
@@ -57,29 +59,58 @@ def _serve_one(conn: socket.socket, registry: ProcessRegistry, env: Environment)
             f"Process {request.process_id!r} is not defined at module level of an importable "
             "module, so the worker cannot run it"))
     else:
-        answered = threading.Lock()
-        timer = threading.Timer(limit, _overrun, (conn, answered, request, limit))
-        timer.daemon = True
-        timer.start()
+        watchdog.start(conn, request, limit)
         outcome = execute(process, request, env)
-        timer.cancel()
-        if not answered.acquire(blocking=False):
+        if not watchdog.stop():
             return  # the watchdog answered and is ending this process
     send_frame(conn, codec.outcome_to_json(outcome))
 
 
-def _overrun(conn: socket.socket, answered: threading.Lock, request: ExecutionRequest,
-             limit: float) -> None:
-    if not answered.acquire(blocking=False):
-        return
-    logger.error("job %s: ran longer than its time limit of %g s; stopping its process",
-                 request.job_id, limit)
-    try:
-        send_frame(conn, codec.outcome_to_json(Outcome.failure(NoApplicableCode(
-            f"The execution ran longer than its time limit of {limit:g} s and was stopped"))))
-    finally:
-        # Everything the handler started is in this process group; the worker forks anew.
-        os.killpg(os.getpgid(0), signal.SIGKILL)
+class _Watchdog:
+    """Stops an execution that runs past its time limit: answers its client, then ends this
+    process's group. One thread for the life of the process, not one per execution."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._deadline: float | None = None
+        self._conn: socket.socket | None = None
+        self._request: ExecutionRequest | None = None
+        self._limit = 0.0
+        threading.Thread(target=self._run, daemon=True, name="wpsd-time-limit").start()
+
+    def start(self, conn: socket.socket, request: ExecutionRequest, limit: float) -> None:
+        with self._lock:
+            self._conn, self._request, self._limit = conn, request, limit
+            self._deadline = time.monotonic() + limit
+            self._lock.notify()
+
+    def stop(self) -> bool:
+        """False when the time limit struck first (the answer is sent, the end is near)."""
+        with self._lock:
+            if self._deadline is None:
+                return False
+            self._deadline = None
+            return True
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while self._deadline is None or time.monotonic() < self._deadline:
+                    wait = None if self._deadline is None else self._deadline - time.monotonic()
+                    self._lock.wait(wait)
+                self._deadline = None
+                conn, request, limit = self._conn, self._request, self._limit
+            assert conn is not None and request is not None
+            logger.error("job %s: ran longer than its time limit of %g s; stopping its process",
+                         request.job_id, limit)
+            try:
+                send_frame(conn, codec.outcome_to_json(Outcome.failure(NoApplicableCode(
+                    f"The execution ran longer than its time limit of {limit:g} s and was "
+                    "stopped"))))
+            finally:
+                # Everything the handler started is in this process group; the worker forks
+                # a new sync process.
+                os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
 class SyncClient:
