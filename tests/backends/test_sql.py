@@ -45,6 +45,7 @@ KNOWN = ["buffer", "other"]
 
 def claim_one(store: SQLJobStore, worker: str, process_ids) -> Job | None:
     claimed = store.claim(worker, process_ids, 1)
+    assert len(claimed) <= 1, f"asked for one job, flipped {len(claimed)} to running"
     return claimed[0] if claimed else None
 
 

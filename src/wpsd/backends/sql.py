@@ -250,17 +250,23 @@ class SQLJobStore:
                              jobs.c.process_id.in_(process_ids))
                       .order_by(jobs.c.created, jobs.c.id).limit(limit))
         stamp = now()
+        claim = jobs.update().values(status=JobStatus.RUNNING.value, worker=worker,
+                                     started=stamp, heartbeat=stamp, updated=stamp,
+                                     message="started")
         with self._writing() as conn:
             if conn.dialect.name == "postgresql":
-                # Claimers on other connections skip the rows this one is taking.
-                candidates = candidates.with_for_update(skip_locked=True)
+                # Claimers on other connections skip the rows this one is taking. The
+                # candidates are a materialized CTE: as an IN (subquery), PostgreSQL may
+                # evaluate the locking LIMIT subquery again while it rechecks rows that a
+                # concurrent claimer changed, and flip more rows than were asked for.
+                taken = (candidates.with_for_update(skip_locked=True)
+                         .cte("taken").prefix_with("MATERIALIZED"))
+                claim = claim.where(jobs.c.id == taken.c.id)
+            else:
+                # SQLite runs one writer at a time (and the write queue orders them).
+                claim = claim.where(jobs.c.id.in_(candidates.scalar_subquery()))
             rows = conn.execute(
-                jobs.update()
-                .where(jobs.c.id.in_(candidates.scalar_subquery()),
-                       jobs.c.status == JobStatus.ACCEPTED.value)
-                .values(status=JobStatus.RUNNING.value, worker=worker, started=stamp,
-                        heartbeat=stamp, updated=stamp, message="started")
-                .returning(*jobs.c)
+                claim.where(jobs.c.status == JobStatus.ACCEPTED.value).returning(*jobs.c)
             ).all()
         return sorted((_job(row) for row in rows), key=lambda job: (job.created, job.id))
 
