@@ -10,7 +10,8 @@ import os
 
 import click
 
-from .backends.filesystem import FileStorage
+from .backends.notify import notifier_for
+from .backends.outputs import open_storage
 from .backends.sql import SQLJobStore
 from .config import load_settings
 from .core.execution import ExecutionRequest, Outcome
@@ -98,11 +99,12 @@ def jobs(ctx: click.Context, config_path: str | None) -> None:
         registry = ProcessRegistry(itertools.chain(*map(load_processes, settings.processes)))
     settings = settings.resolved([p.identifier for p in registry], registry.sources())
     store = SQLJobStore(settings.job_database_url)
-    storage = FileStorage(settings.output_path)
+    storage = open_storage(settings)
     ctx.call_on_close(store.close)
     # No worker runs here: dismissals reach every worker of this user on this host.
     ctx.obj = Service(settings, registry, store, storage, _NoExecutions(),
-                      environment(settings, storage), BroadcastNotifier())
+                      environment(settings, storage),
+                      notifier_for(settings, BroadcastNotifier()))
 
 
 class _NoExecutions:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -71,6 +72,15 @@ class Settings:
     output_dir: Path | None = None
     #: public URL of output_dir; when unset, outputs are served by wpsd under /wps/outputs/
     output_url: str | None = None
+    #: where outputs live instead of output_dir, as an fsspec URL (``s3://bucket/prefix``),
+    #: shared by every node of a deployment
+    output_storage: str | None = None
+    #: options of the output_storage's filesystem, as a JSON object (a table in the TOML
+    #: file), e.g. ``{"endpoint_url": "http://s3.internal:8333"}`` for s3fs
+    output_storage_options: str | None = None
+    #: whether references to outputs in object storage are the store's own presigned URLs
+    #: (clients download from it directly) rather than wpsd's /wps/outputs/ links
+    output_presigned_urls: bool = False
     #: largest request body accepted, in bytes
     max_request_bytes: int = 64 * 1024 * 1024
     #: size limit of a complex input (inline or fetched) that declares none itself
@@ -92,6 +102,11 @@ class Settings:
     embedded_worker: bool = True
     #: SQLAlchemy URL of the job store; by default a SQLite file in data_dir
     database_url: str | None = None
+    #: where asynchronous jobs run: ``local`` (forked by this host's worker) or ``dask``
+    #: (each job a task on the Dask cluster of ``dask_scheduler``)
+    executor: str = "local"
+    #: address of the Dask scheduler, e.g. ``tcp://scheduler:8786``, when executor is dask
+    dask_scheduler: str | None = None
     #: asynchronous jobs a worker runs at once, each in its own OS process: one per core,
     #: since more CPU-bound jobs only slow each other down; raise it for jobs that wait
     max_parallel_jobs: int = field(default_factory=lambda: os.cpu_count() or 2)
@@ -104,6 +119,24 @@ class Settings:
     #: seconds between a running job's signs of life; five missed ones (at least 3 s) fail it
     heartbeat_interval: float = 2.0
     metadata: ServiceMetadata = field(default_factory=ServiceMetadata)
+
+    def __post_init__(self) -> None:
+        if self.executor not in ("local", "dask"):
+            raise ValueError(f"setting 'executor': {self.executor!r} is neither local nor dask")
+        if self.executor == "dask" and not self.dask_scheduler:
+            raise ValueError("setting 'dask_scheduler' is needed when executor is dask")
+        if self.output_storage_options is not None:
+            try:
+                options = json.loads(self.output_storage_options)
+            except ValueError:
+                options = None
+            if not isinstance(options, dict):
+                raise ValueError("setting 'output_storage_options' must be a JSON object")
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """output_storage_options, parsed."""
+        return json.loads(self.output_storage_options) if self.output_storage_options else {}
 
     @property
     def data_path(self) -> Path:
@@ -158,6 +191,8 @@ def load_settings(
         for key in ("data_dir", "workdir", "output_dir"):
             if key in values:
                 values[key] = base / values[key]
+        if isinstance(values.get("output_storage_options"), dict):
+            values["output_storage_options"] = json.dumps(values["output_storage_options"])
         values["processes"] = [
             str(base / p) if str(p).endswith(".py") else p for p in values.get("processes", [])
         ]

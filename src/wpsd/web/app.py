@@ -10,9 +10,10 @@ from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
-from flask import Flask, Response, abort, send_file
+from flask import Flask, Response
 
-from ..backends.filesystem import FileStorage
+from ..backends.notify import notifier_for
+from ..backends.outputs import open_storage
 from ..backends.sql import SQLJobStore
 from ..config import Settings
 from ..core.service import Service
@@ -26,8 +27,9 @@ from ..worker.embedded import EmbeddedNotifier, EmbeddedWorker
 from ..worker.main import in_worker_process
 from ..worker.sync import SyncClient
 from .errors import register_error_handlers
-from .headers import as_download, secure
+from .headers import secure
 from .ogcapi import create_blueprint
+from .outputs import serve_output
 from .wps import WPSEndpoint
 
 logger = logging.getLogger("wpsd")
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
         logger.warning("wpsd: no processes to serve; name modules in the `processes` setting "
                        "(WPSD_PROCESSES or the config file)")
     settings = settings.resolved([p.identifier for p in registry], registry.sources())
-    storage = FileStorage(settings.output_path)
+    storage = open_storage(settings)
     store = SQLJobStore(settings.job_database_url)
     channel = Channel.for_server(settings.job_database_url, [p.identifier for p in registry])
     env = environment(settings, storage)
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
         worker.ensure()
     else:
         notifier = LocalNotifier(channel)
+    notifier = notifier_for(settings, notifier)
     executor = SyncClient(channel, settings.work_path,
                           worker.ensure if worker is not None else None)
     service = Service(settings, registry, store, storage, executor, env, notifier)
@@ -85,11 +88,7 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
     app.add_url_rule("/wps", "wps", endpoint.handle, methods=["GET", "POST"])
 
     def stored_output(job: str, name: str) -> Response:
-        found = storage.open(f"{job}/{name}")
-        if found is None:
-            abort(404)
-        path, content_type = found
-        return as_download(send_file(path, mimetype=content_type, conditional=True), name)
+        return serve_output(storage, job, name)
 
     app.add_url_rule("/wps/outputs/<job>/<name>", "output", stored_output)
     app.add_url_rule("/wps/jobs/<job_id>", "job_status", endpoint.job_status)

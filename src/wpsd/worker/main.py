@@ -59,13 +59,13 @@ def run_worker(settings: Settings, sources: Sequence[str], lifeline: int | None 
         registry = _load(sources)
         settings = settings.resolved([p.identifier for p in registry], list(sources))
 
-    from ..backends.filesystem import FileStorage
+    from ..backends.outputs import open_storage
     from ..backends.sql import SQLJobStore
     from ..fetch import environment
     from .supervisor import Supervisor
 
     store = SQLJobStore(settings.job_database_url)
-    storage = FileStorage(settings.output_path)
+    storage = open_storage(settings)
     try:
         Supervisor(settings, registry, store, storage, environment(settings, storage), channel,
                    lifeline, lock).run()
