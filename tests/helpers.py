@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -124,3 +127,29 @@ def submit(wps: WPS, query: str) -> tuple:
 def literal(root, ident):
     return root.xpath(f"wps:ProcessOutputs/wps:Output[ows:Identifier='{ident}']"
                       "/wps:Data/wps:LiteralData/text()", namespaces=NS)[0]
+
+
+POSTGRES_VARIABLE = "WPSD_TEST_POSTGRES_URL"
+
+
+@contextlib.contextmanager
+def postgres_schema(base: str) -> Iterator[str]:
+    """The URL of a new, empty schema in the test PostgreSQL, dropped afterwards; fails the
+    test (never skips it) when the server named by the environment is unreachable."""
+    import pytest
+    import sqlalchemy as sa
+
+    schema = "wpsd_test_" + uuid.uuid4().hex[:12]
+    engine = sa.create_engine(base)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"{POSTGRES_VARIABLE}={base} is set but PostgreSQL is unreachable: {exc}")
+    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()

@@ -270,6 +270,18 @@ class SQLJobStore:
             ).all()
         return sorted((_job(row) for row in rows), key=lambda job: (job.created, job.id))
 
+    def reassign(self, job_id: str, from_worker: str, to_worker: str) -> bool:
+        """Hand a running job from one worker to another, only if ``from_worker`` holds it:
+        of two attempts to run a job (a Dask task run again after its worker died), only
+        one takes it over."""
+        with self._writing() as conn:
+            return bool(conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value,
+                       jobs.c.worker == from_worker)
+                .values(worker=to_worker, heartbeat=now())
+            ).rowcount)
+
     def update_progress(self, job_id: str, progress: int, message: str) -> bool:
         with self._writing() as conn:
             stamp = now()

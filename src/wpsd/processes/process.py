@@ -42,6 +42,9 @@ class Process:
     asynchronous: bool = True
     #: seconds a job of this process may run; None means the server's job_time_limit
     time_limit: float | None = None
+    #: whether running a job again from the start is harmless: a job whose Dask worker died
+    #: is then retried on another worker instead of failed
+    idempotent: bool = False
     _inputs: dict[str, Input] = field(init=False, repr=False, compare=False)
     _outputs: dict[str, Output] = field(init=False, repr=False, compare=False)
     wants_context: bool = field(init=False, repr=False, compare=False)
@@ -86,6 +89,7 @@ def process(
     version: str = "1.0.0",
     asynchronous: bool = True,
     time_limit: float | None = None,
+    idempotent: bool = False,
 ) -> Callable[[Handler], Process]:
     """Decorator form of :class:`Process`: ``@process("say_hello", "Say Hello", inputs=...)``."""
 
@@ -93,7 +97,7 @@ def process(
         return Process(
             handler, identifier, title, abstract=abstract or (inspect.getdoc(handler) or ""),
             keywords=keywords, metadata=metadata, version=version, inputs=inputs, outputs=outputs,
-            asynchronous=asynchronous, time_limit=time_limit,
+            asynchronous=asynchronous, time_limit=time_limit, idempotent=idempotent,
         )
 
     return wrap

@@ -46,6 +46,12 @@ class Channel:
         return cls(Path(tempfile.gettempdir()) / f"wpsd-{os.getuid()}" / digest)
 
     @property
+    def key(self) -> str:
+        """The server's name, the same on every host (the directory's name): it also names
+        the server's PostgreSQL notification channel (:mod:`wpsd.backends.pgnotify`)."""
+        return self.directory.name
+
+    @property
     def sync_path(self) -> str:
         return str(self.directory / "sync.sock")
 
@@ -100,6 +106,8 @@ class Notifier:
     """Tells this host's worker about new and dismissed jobs; silent when none listens."""
 
     def __init__(self, channel: Channel) -> None:
+        #: the server whose workers this notifier wakes; None when it wakes every server's
+        self.channel: Channel | None = channel
         self._path = channel.wake_path
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
@@ -126,6 +134,7 @@ class BroadcastNotifier(Notifier):
     def __init__(self) -> None:
         channel = Channel.for_server("", ())
         super().__init__(channel)
+        self.channel = None
         self._root = channel.directory.parent
 
     def _send(self, message: bytes) -> None:

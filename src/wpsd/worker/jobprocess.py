@@ -8,11 +8,13 @@ the main thread runs the execution and records how it ended.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import threading
 import time
+from collections.abc import Iterable
 
 from .. import callbacks
 from ..config import Settings
@@ -28,6 +30,33 @@ from ..processes.registry import ProcessRegistry
 logger = logging.getLogger("wpsd")
 #: progress reports closer together than this are not all written to the store
 PROGRESS_INTERVAL = 0.25
+
+
+def become_job_process(store: JobStore, close: Iterable[int] = ()) -> None:
+    """In a child just forked from a worker: make it the leader of a process group of its
+    own (ending the group ends whatever the handler starts), with default signal handling,
+    none of the worker's descriptors in ``close``, and connections of its own."""
+    os.setsid()
+    signal.set_wakeup_fd(-1)
+    for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+    for fd in close:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    store.after_fork()
+
+
+def kill_group(pid: int) -> None:
+    """End the process group of a job process (the job and all it started)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def exit_description(code: int) -> str:
+    """How a child ended, from its exit code as subprocess and waitstatus give it."""
+    if code < 0:
+        return f"was killed by signal {-code} ({signal.Signals(-code).name})"
+    return f"exited with code {code}"
 
 
 def time_limit_message(limit: float) -> str:

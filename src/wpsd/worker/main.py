@@ -40,7 +40,7 @@ def run_worker(settings: Settings, sources: Sequence[str], lifeline: int | None 
     os.environ[IN_WORKER_VARIABLE] = "1"
     registry = None
     if channel is None:
-        registry = _load(sources)
+        registry = load_registry(sources)
         ids = [p.identifier for p in registry]
         settings = settings.resolved(ids, list(sources))
         channel = Channel.for_server(settings.job_database_url, ids)
@@ -56,7 +56,7 @@ def run_worker(settings: Settings, sources: Sequence[str], lifeline: int | None 
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())
     if registry is None:
-        registry = _load(sources)
+        registry = load_registry(sources)
         settings = settings.resolved([p.identifier for p in registry], list(sources))
 
     from ..backends.outputs import open_storage
@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_worker(settings, sources, args.lifeline, channel)
 
 
-def _load(sources: Sequence[str]) -> ProcessRegistry:
+def load_registry(sources: Sequence[str]) -> ProcessRegistry:
+    """The processes of these modules (the first of two with one identifier wins)."""
     registry = ProcessRegistry()
     for source in sources:
         for found in load_processes(source):

@@ -5,7 +5,8 @@ in a few milliseconds in a process (and process group) of its own, and keeps a f
 *sync processes* that serve the host's synchronous executions (see :mod:`.sync`). The loop is
 single-threaded, which is what makes forking it safe. It wakes up when
 
-- a web node says a job was submitted or dismissed (the wake socket of :mod:`.channel`),
+- a web node says a job was submitted or dismissed (the wake socket of :mod:`.channel`;
+  on PostgreSQL also a notification from a web node of any host, :mod:`..backends.pgnotify`),
 - a child ended (SIGCHLD), to record a crash and start the next job,
 - its parent server is gone (the lifeline pipe of an embedded worker),
 - a timer fires: the poll for jobs submitted elsewhere, stale jobs, cleanup.
@@ -27,6 +28,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+from ..backends.pgnotify import PgListener, channel_name, is_postgresql
 from ..config import Settings
 from ..core.execution import Environment
 from ..core.job import JobError, JobStatus, now
@@ -39,11 +41,15 @@ from .channel import Channel
 logger = logging.getLogger("wpsd")
 #: seconds between looks at the store for jobs that no wake-up announced
 POLL_INTERVAL = 1.0
+#: the same on PostgreSQL while notifications arrive: the poll is only a safety net then
+NOTIFIED_POLL_INTERVAL = 5.0
 CLEANUP_INTERVAL = 600.0
 #: a running job silent for this many heartbeats (and at least STALE_MINIMUM seconds, so
 #: that a loaded machine is not mistaken for a dead worker) has lost its process
 STALE_AFTER_BEATS = 5
 STALE_MINIMUM = 3.0
+#: seconds before a dask bridge that ended (say, the scheduler was unreachable) is restarted
+BRIDGE_RESTART_DELAY = 5.0
 STALE_MESSAGE = "The job's process stopped without finishing (its worker or host died)"
 
 
@@ -78,6 +84,14 @@ class Supervisor:
         #: whether this process used the store since it last forked
         self._connected = True
         self._owned: list[int] = []  # descriptors no child may keep
+        #: executor "dask": the bridge child that submits jobs to the cluster (see
+        #: .daskjobs), the pipe that wakes it, and when it may be started again
+        self._bridge: int | None = None
+        self._bridge_wake: int | None = None
+        self._bridge_after = 0.0
+        self._notifications: PgListener | None = None
+        #: the listener's descriptor and connection count that the selector knows of
+        self._listening = (-1, 0)
 
 
     # ------------------------------------------------------------ life
@@ -106,7 +120,16 @@ class Supervisor:
         selector.register(signal_r, selectors.EVENT_READ, "signal")
         if self.lifeline is not None:
             selector.register(self.lifeline, selectors.EVENT_READ, "lifeline")
+        if is_postgresql(self.store.url):
+            # The server's channel, and the store's (for tools that know no processes).
+            # Its connection is no store connection: it stays open across forks, and each
+            # child closes its descriptor (self._owned) without a word to the server.
+            everyone = Channel.for_server(self.store.url, ())
+            self._notifications = PgListener(
+                self.store.url, [channel_name(self.channel.key), channel_name(everyone.key)])
+            self._read_notifications(selector)
         self.store.warm_up(self.process_ids)
+        self._start_bridge()
         for _ in range(self.settings.max_sync_executions):
             self._fork_sync()
         # What is allocated now is shared with every child: keep the collector from touching
@@ -119,6 +142,8 @@ class Supervisor:
         finally:
             self._shutdown()
             selector.close()
+            if self._notifications is not None:
+                self._notifications.close()
             for fd in (signal_r, signal_w, sync_life_r, sync_life_w):
                 os.close(fd)
             listener.close()
@@ -139,6 +164,8 @@ class Supervisor:
             for key, _ in selector.select(timeout):
                 if key.data == "wake":
                     self._read_wakeups(wake)
+                elif key.data == "notified":
+                    self._read_notifications(selector)
                 elif key.data == "signal":
                     with contextlib.suppress(BlockingIOError):
                         os.read(signal_r, 4096)
@@ -146,6 +173,8 @@ class Supervisor:
                     word = os.read(key.fd, 1)
                     # EOF: the server is gone; "k": it asks for its running jobs to end too.
                     self._stopping, self._kill_jobs = True, word == b"k"
+            if self._listening[0] < 0 and self._notifications is not None:
+                self._read_notifications(selector)  # reconnects when it is time to
             self._reap()
             moment = time.monotonic()
             try:
@@ -153,7 +182,8 @@ class Supervisor:
                     next_watch = moment + self.settings.heartbeat_interval
                     self._watch()
                 if moment >= next_poll:
-                    next_poll = moment + POLL_INTERVAL
+                    next_poll = moment + (POLL_INTERVAL if self._listening[0] < 0
+                                          else NOTIFIED_POLL_INTERVAL)
                     self._due = True  # jobs that no wake-up announced (another host's)
                 self._dispatch()
                 if moment >= next_cleanup:
@@ -170,19 +200,46 @@ class Supervisor:
                 message = wake.recv(256)
             except BlockingIOError:
                 return
-            if message == b"job":
-                self._due = True
-            elif message.startswith(b"cancel "):
-                self._cancel(message[7:].decode("ascii", errors="replace"))
+            self._woken(message)
+
+    def _read_notifications(self, selector: selectors.BaseSelector) -> None:
+        assert self._notifications is not None
+        for message in self._notifications.drain():
+            self._woken(message)
+        # After a reconnect the connection has another descriptor: watch that one instead,
+        # and have children close it.
+        now_listening = (self._notifications.fileno(), self._notifications.generation)
+        if now_listening != self._listening:
+            fd = self._listening[0]
+            if fd >= 0:
+                selector.unregister(fd)  # closed already: the selector copes
+                self._owned.remove(fd)
+            fd = now_listening[0]
+            if fd >= 0:
+                selector.register(fd, selectors.EVENT_READ, "notified")
+                self._owned.append(fd)
+            self._listening = now_listening
+
+    def _woken(self, message: bytes) -> None:
+        if message == b"job":
+            self._due = True
+            if self._bridge_wake is not None:
+                with contextlib.suppress(BlockingIOError):
+                    os.write(self._bridge_wake, b"j")
+        elif message.startswith(b"cancel "):
+            self._cancel(message[7:].decode("ascii", errors="replace"))
 
     def _shutdown(self) -> None:
+        if self._bridge_wake is not None:
+            os.close(self._bridge_wake)  # the bridge leaves at EOF; its jobs run on
+            self._bridge_wake = None
         for pid in list(self._sync):
-            _kill_group(pid)
+            jobprocess.kill_group(pid)
         if self._kill_jobs:
             for pid in self._jobs:
-                _kill_group(pid)
+                jobprocess.kill_group(pid)
         deadline = time.monotonic() + 5
-        while self._sync or (self._kill_jobs and self._jobs):
+        while self._sync or self._bridge or (self._kill_jobs and self._jobs):
             self._reap()
             if time.monotonic() > deadline:
                 break
@@ -199,15 +256,7 @@ class Supervisor:
             self._connected = False
         pid = os.fork()
         if pid == 0:
-            os.setsid()  # a process group of its own: ending it ends what the handler started
-            signal.set_wakeup_fd(-1)
-            for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, signal.SIG_DFL)
-            for fd in self._owned:
-                if fd not in keep:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-            self.store.after_fork()
+            jobprocess.become_job_process(self.store, [fd for fd in self._owned if fd not in keep])
         return pid
 
     def _fork_sync(self) -> None:
@@ -228,7 +277,39 @@ class Supervisor:
         finally:
             os._exit(code)
 
+    def _start_bridge(self) -> None:
+        """Executor "dask": fork the child that submits this server's jobs to the cluster.
+        Forked, not threaded, since the Dask client's threads would make this process
+        unsafe to fork."""
+        if self.settings.executor != "dask" or self._stopping:
+            return
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        if self._bridge_wake is not None:
+            self._owned.remove(self._bridge_wake)
+            os.close(self._bridge_wake)
+        self._owned.append(wake_w)
+        self._bridge_wake = wake_w
+        pid = self._fork(keep=(wake_r,))
+        if pid:
+            os.close(wake_r)
+            self._bridge = pid
+            return
+        code = 0
+        try:
+            from .daskjobs import run_bridge
+
+            run_bridge(self.settings, self.registry, self.store, wake_r)  # type: ignore[arg-type]
+        except BaseException:
+            logger.exception("dask bridge: stopped by an error")
+            code = 1
+        finally:
+            logging.shutdown()
+            os._exit(code)
+
     def _dispatch(self) -> None:
+        if self.settings.executor == "dask":
+            return  # the bridge claims, for the cluster
         free = self.settings.max_parallel_jobs - len(self._jobs)
         if not self._due or free <= 0 or self._stopping:
             return
@@ -263,19 +344,25 @@ class Supervisor:
             if pid == 0:
                 return
             code = os.waitstatus_to_exitcode(status)
-            if pid in self._sync:
+            if pid == self._bridge:
+                self._bridge = None
+                if not self._stopping:
+                    logger.error("dask bridge %d %s; starting another in %g s", pid,
+                                 jobprocess.exit_description(code), BRIDGE_RESTART_DELAY)
+                    self._bridge_after = time.monotonic() + BRIDGE_RESTART_DELAY
+            elif pid in self._sync:
                 self._sync.discard(pid)
-                _kill_group(pid)  # whatever its handler left behind
+                jobprocess.kill_group(pid)  # whatever its handler left behind
                 if code != 0 and not self._stopping:
-                    logger.error("sync process %d %s", pid, _how(code))
+                    logger.error("sync process %d %s", pid, jobprocess.exit_description(code))
                 if not self._stopping:
                     self._fork_sync()
             elif pid in self._jobs:
                 job = self._jobs.pop(pid)
-                _kill_group(pid)  # whatever its handler left behind
+                jobprocess.kill_group(pid)  # whatever its handler left behind
                 if code != 0:
-                    self._failed(job, f"The job's worker process {_how(code)} before the "
-                                      "job finished")
+                    how = jobprocess.exit_description(code)
+                    self._failed(job, f"The job's worker process {how} before the job finished")
 
     def _failed(self, job: _Job, message: str) -> None:
         """Record that the job of a dead (or stuck, now killed) job process failed."""
@@ -289,31 +376,22 @@ class Supervisor:
     def _cancel(self, job_id: str) -> None:
         for pid, job in self._jobs.items():
             if job.job_id == job_id:
-                _kill_group(pid)
+                jobprocess.kill_group(pid)
 
     def _watch(self) -> None:
+        if self._bridge is None and time.monotonic() >= self._bridge_after:
+            self._start_bridge()
         # Jobs check their own time limit; this catches one too stuck to do it.
         grace = 2 * self.settings.heartbeat_interval
         for pid, job in list(self._jobs.items()):
             if time.monotonic() - job.started > job.limit + grace:
-                _kill_group(pid)
+                jobprocess.kill_group(pid)
                 self._failed(job, jobprocess.time_limit_message(job.limit))
         silence = max(STALE_AFTER_BEATS * self.settings.heartbeat_interval, STALE_MINIMUM)
         self._connected = True
         for job_id in self.store.fail_stale(now() - dt.timedelta(seconds=silence),
                                             STALE_MESSAGE):
             logger.error("job %s: %s", job_id, STALE_MESSAGE)
-
-
-def _how(code: int) -> str:
-    if code < 0:
-        return f"was killed by signal {-code} ({signal.Signals(-code).name})"
-    return f"exited with code {code}"
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 def _remove_tree(path: os.PathLike[str]) -> None:
