@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from .core.execution import ExecutionRequest, Outcome
 from .core.job import Job, JobError, JobStatus
+from .core.results import StoredOutput
 from .formats import Format
 
 
@@ -65,6 +66,11 @@ class JobStore(Protocol):
         ``worker``, and return them (oldest first; none when there is none)."""
         ...
 
+
+    def reassign(self, job_id: str, from_worker: str, to_worker: str) -> bool:
+        """Hand a running job from ``from_worker`` to ``to_worker``; False unless
+        ``from_worker`` held it (of two attempts to run a job, one takes it over)."""
+        ...
 
     def update_progress(self, job_id: str, progress: int, message: str) -> bool:
         """Record progress of a running job; False when the job is no longer running."""
@@ -114,14 +120,24 @@ class JobStore(Protocol):
 
 
 class OutputStorage(Protocol):
-    """Outputs asked for by reference: written by executions, served by web nodes."""
+    """Outputs asked for by reference: written by executions, served by web nodes.
 
-    def store(self, job_id: str, name: str, data: bytes, fmt: Format) -> str:
-        """Write one output; returns its key, the path below the storage URL."""
+    Keys are ``<job id>/<file name>``; an implementation refuses (None) keys that would
+    reach anything else. Outputs travel as files or streams, never whole in memory.
+    """
+
+    def store(self, job_id: str, name: str, data: bytes | Path, fmt: Format) -> str:
+        """Write one output, given as bytes or as a file to copy; returns its key, the path
+        below the storage URL."""
         ...
 
-    def open(self, key: str) -> tuple[Path, str] | None:
-        """The file and media type of a stored output, or None."""
+    def open(self, key: str) -> StoredOutput | None:
+        """A stored output to serve (media type, size, a file or a stream), or None."""
+        ...
+
+    def url(self, key: str) -> str | None:
+        """The storage's own URL of an output (presigned, for clients to download from the
+        store directly), or None when references are wpsd's links."""
         ...
 
     def delete(self, job_id: str) -> None:

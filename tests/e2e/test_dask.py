@@ -1,9 +1,10 @@
 """Jobs on a real Dask cluster: a scheduler and workers as processes of their own, two wpsd
-web nodes on one job store (the test PostgreSQL when WPSD_TEST_POSTGRES_URL is set), driven
-over HTTP the way clients use them."""
+web nodes on one job store (the test PostgreSQL when WPSD_TEST_POSTGRES_URL is set) and
+outputs in S3 (SeaweedFS on loopback), driven over HTTP the way clients use them."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from owslib.wps import WebProcessingService
 
 from helpers import POSTGRES_VARIABLE, alive, free_port, postgres_schema
 from schemas import assert_valid
+from support.seaweed import S3Server, seaweed_s3
 
 distributed = pytest.importorskip("distributed")
 
@@ -85,6 +87,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         found.close()
 
 
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with seaweed_s3(tmp_path_factory.mktemp("seaweed")) as server:
+        yield server
+
+
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[str]:
     base = os.environ.get(POSTGRES_VARIABLE)
@@ -143,9 +151,12 @@ class Node:
 
 
 @pytest.fixture
-def nodes(tmp_path: Path, cluster: Cluster, database: str) -> Iterator[tuple[Node, Node]]:
+def nodes(tmp_path: Path, cluster: Cluster, database: str, s3: S3Server
+          ) -> Iterator[tuple[Node, Node]]:
     shared = {"WPSD_DATABASE_URL": database, "WPSD_PROCESSES": PROCESSES,
-              "WPSD_OUTPUT_DIR": str(tmp_path / "outputs"), "WPSD_HEARTBEAT_INTERVAL": "0.2",
+              "WPSD_OUTPUT_STORAGE": f"s3://{s3.bucket}/{tmp_path.name}",
+              "WPSD_OUTPUT_STORAGE_OPTIONS": json.dumps(s3.options),
+              "WPSD_HEARTBEAT_INTERVAL": "0.2",
               "WPSD_EXECUTOR": "dask", "WPSD_DASK_SCHEDULER": cluster.address}
     # Node A runs the host's worker, whose bridge submits to the cluster; node B only serves.
     a = Node(tmp_path / "a", shared)
@@ -175,19 +186,24 @@ def job_pids(pidfile: Path) -> tuple[int, int]:
 
 def test_a_job_runs_on_a_dask_worker_and_any_node_reports_it(cluster, nodes):
     a, b = nodes
-    # Submitted through WPS 1.0.0 with OWSLib on node A ...
+    # Submitted through WPS 1.0.0 with OWSLib on node A, its output kept by reference ...
     wps = WebProcessingService(a.base + "/wps", version="1.0.0", skip_caps=True)
-    execution = wps.execute("pids", [], output=[("pids", False)])
+    execution = wps.execute("pids", [], output=[("pids", True)])
     job_id = execution.statusLocation.rsplit("/", 1)[1]
-    # ... polled, listed and read through OGC API and WPS 2.0 on node B.
+    # ... polled, listed and read through OGC API and WPS 2.0 on node B ...
     assert b.wait(job_id, "successful")["status"] == "successful"
     listed = requests.get(f"{b.base}/jobs", params={"limit": 100}, timeout=10).json()
     assert job_id in [job["jobID"] for job in listed["jobs"]]
     result = requests.get(f"{b.base}/wps", timeout=10, params={
         "service": "WPS", "version": "2.0.0", "request": "GetResult", "jobId": job_id})
     assert_valid(result.content)
-    pids = etree.fromstring(result.content).findtext(".//{*}LiteralValue")
-    job_pid, launcher = map(int, pids.split())
+    href = etree.fromstring(result.content).find(".//{*}Reference").get(
+        "{http://www.w3.org/1999/xlink}href")
+    # ... whose output, written to S3 by the job's process on a Dask worker, node B serves.
+    assert href.startswith(a.base + "/wps/outputs/")
+    served = requests.get(href.replace(a.base, b.base), timeout=10)
+    assert served.status_code == 200, served.text
+    job_pid, launcher = map(int, served.text.split())
     # The job ran in a process of the launcher of one of the Dask workers.
     assert parent(launcher) in cluster.worker_pids()
     assert not alive(job_pid)

@@ -103,7 +103,9 @@ class Outcome:
 class OutputStore(Protocol):
     """Where outputs asked for by reference are written (see :mod:`wpsd.ports`)."""
 
-    def store(self, job_id: str, name: str, data: bytes, fmt: Format) -> str: ...
+    def store(self, job_id: str, name: str, data: bytes | Path, fmt: Format) -> str: ...
+
+    def url(self, key: str) -> str | None: ...
 
 
 #: fetches one input reference within a size limit: (reference, input id, max bytes) -> bytes
@@ -372,6 +374,13 @@ def collect_outputs(
         ident = choice.output.identifier
         if returned.get(ident) is None:
             continue
+        if choice.request.as_reference and isinstance(returned[ident], Path) \
+                and choice.format is not None:
+            # A file goes to the storage as a file: a large output is never read into memory.
+            produced.append(ProducedOutput(
+                ident, key=_store_file(storage, job_id, ident, returned[ident], choice.format),
+                format=choice.format))
+            continue
         value = encode_output(choice, returned[ident])
         if choice.request.as_reference:
             data = value.data if value.data is not None else (value.text or "").encode()
@@ -379,6 +388,12 @@ def collect_outputs(
             value = ProducedOutput(ident, key=key, format=value.format)
         produced.append(value)
     return produced
+
+
+def _store_file(storage: OutputStore, job_id: str, ident: str, path: Path, fmt: Format) -> str:
+    if not path.is_file():  # checked here: a storage's own error would not name the output
+        raise NoApplicableCode(f"Output {ident!r}: cannot encode the value: {path} is no file")
+    return storage.store(job_id, ident, path, fmt)
 
 
 def encode_output(choice: SelectedOutput, value: Any) -> ProducedOutput:

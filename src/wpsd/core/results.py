@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from ..datatypes.outputs import Output
 from ..datatypes.values import BoundingBox
@@ -63,13 +64,45 @@ class ExecuteResult:
     status_location: str | None = None
 
 
+@dataclass(frozen=True)
+class StoredOutput:
+    """An output kept by reference, as its storage hands it out to be served.
+
+    Never its bytes (an output may be gigabytes): a local file (``path``), which the web
+    layer sends as it is, or a way to open the stored object for reading (``opener``).
+    """
+
+    content_type: str
+    size: int
+    path: Path | None = None
+    opener: Callable[[], IO[bytes]] | None = None
+    #: validators for conditional requests, where the storage has them at no extra cost
+    etag: str | None = None
+    modified: dt.datetime | None = None
+
+    def open(self) -> IO[bytes]:
+        """The stored bytes as a binary file object, to read in chunks; the caller closes it."""
+        if self.path is not None:
+            return self.path.open("rb")
+        if self.opener is None:
+            raise ValueError("a StoredOutput needs a path or an opener")
+        return self.opener()
+
+
+#: the storage's own URL of a stored output (a presigned URL), or None for a wpsd link
+Link = Callable[[str], str | None]
+
+
 def output_values(
-    produced: Sequence[ProducedOutput], selected: Sequence[SelectedOutput], output_url: str
+    produced: Sequence[ProducedOutput], selected: Sequence[SelectedOutput], output_url: str,
+    link: Link | None = None,
 ) -> list[OutputValue]:
     """Produced outputs paired with what the client selected, ready to encode.
 
-    Stored outputs become links under ``output_url``, decided when the answer is encoded
-    rather than when the output was written.
+    Stored outputs become links under ``output_url``, or the URL ``link`` gives for their
+    key (``OutputStorage.url``: presigned URLs of object storage), decided when the answer
+    is encoded rather than when the output was written: presigned URLs expire, documents
+    are built anew for every request.
     """
     by_id = {s.output.identifier: s for s in selected}
     values = []
@@ -80,6 +113,9 @@ def output_values(
         if item.format is not None and item.format != choice.format:
             # The handler's value chose another of the output's formats.
             choice = dataclasses.replace(choice, format=item.format)
+        href = None
+        if item.key:
+            href = (link(item.key) if link is not None else None) or output_url + item.key
         values.append(OutputValue(choice, text=item.text, data=item.data, bbox=item.bbox,
-                                  href=output_url + item.key if item.key else None))
+                                  href=href))
     return values

@@ -152,7 +152,8 @@ class Service:
                 raise error  # the request was at fault: an exception report, not ProcessFailed
             result.error = error
         else:
-            result.outputs = output_values(outcome.outputs, selected, output_url)
+            result.outputs = output_values(outcome.outputs, selected, output_url,
+                                           self.storage.url)
         return result
 
     def submit(self, request: Execute, service_url: str, output_url: str, language: str) -> Job:
@@ -213,7 +214,8 @@ class Service:
                                message=job.message)
         if job.status is JobStatus.SUCCEEDED:
             produced = codec.outputs_from_json(job.outputs or [])
-            result.outputs = output_values(produced, selected, job.output_url)
+            result.outputs = output_values(produced, selected, job.output_url,
+                                           self.storage.url)
         elif job.status in (JobStatus.FAILED, JobStatus.DISMISSED):
             result.error = _error(job.error or JobError(
                 "NoApplicableCode", f"The job was {job.status.value}"))

@@ -39,6 +39,7 @@ from distributed import Client, Future, WorkerPlugin, fire_and_forget, get_worke
 
 from ..config import Settings
 from ..core.job import JobError, JobStatus
+from ..ports import JobStore
 from ..processes.registry import ProcessRegistry
 from .embedded import SOURCES_VARIABLE
 from .main import IN_WORKER_VARIABLE
@@ -46,7 +47,6 @@ from .main import IN_WORKER_VARIABLE
 if TYPE_CHECKING:
     from distributed import Worker
 
-    from ..backends.sql import SQLJobStore
 
 logger = logging.getLogger("wpsd")
 #: seconds between looks at the store for jobs that no wake-up announced
@@ -154,7 +154,7 @@ def run_task(name: str, job_id: str, claimer: str) -> str:
 
 # ---------------------------------------------------------------- the bridge
 
-def run_bridge(settings: Settings, registry: ProcessRegistry, store: SQLJobStore,
+def run_bridge(settings: Settings, registry: ProcessRegistry, store: JobStore,
                wake: int) -> None:
     """Submit this server's jobs to the Dask cluster until ``wake`` (a pipe from the host's
     worker, one byte per wake-up) reaches EOF."""
@@ -172,7 +172,7 @@ def run_bridge(settings: Settings, registry: ProcessRegistry, store: SQLJobStore
 
 
 class _Bridge:
-    def __init__(self, client: Client, store: SQLJobStore, name: str, claimer: str,
+    def __init__(self, client: Client, store: JobStore, name: str, claimer: str,
                  process_ids: list[str]) -> None:
         self.client = client
         self.store = store

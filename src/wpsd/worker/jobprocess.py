@@ -121,5 +121,6 @@ def run_job(job: Job, settings: Settings, registry: ProcessRegistry, store: JobS
         ended = store.get(job_id)
         if ended is not None:
             selected = select_outputs(process, job.request.outputs)
-            callbacks.job_ended(ended, output_values(outcome.outputs, selected, job.output_url),
+            callbacks.job_ended(ended, output_values(outcome.outputs, selected, job.output_url,
+                                                      env.storage.url),
                                 settings)

@@ -34,18 +34,15 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..config import Settings, load_settings
 from ..core.execution import Environment
 from ..core.job import JobError, JobStatus
+from ..ports import JobStore
 from ..processes.registry import ProcessRegistry
 from . import jobprocess
 from .embedded import SOURCES_VARIABLE
 from .main import load_registry
-
-if TYPE_CHECKING:
-    from ..backends.sql import SQLJobStore
 
 logger = logging.getLogger("wpsd")
 LOST_MESSAGE = ("The Dask worker running the job stopped before the job finished; the job "
@@ -59,7 +56,7 @@ class _Running:
 
 
 class Launcher:
-    def __init__(self, registry: ProcessRegistry, store: SQLJobStore, settings: Settings,
+    def __init__(self, registry: ProcessRegistry, store: JobStore, settings: Settings,
                  env: Environment, replies: int) -> None:
         self.registry = registry
         self.store = store

@@ -299,7 +299,7 @@ class Supervisor:
         try:
             from .daskjobs import run_bridge
 
-            run_bridge(self.settings, self.registry, self.store, wake_r)  # type: ignore[arg-type]
+            run_bridge(self.settings, self.registry, self.store, wake_r)
         except BaseException:
             logger.exception("dask bridge: stopped by an error")
             code = 1
