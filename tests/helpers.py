@@ -133,9 +133,10 @@ POSTGRES_VARIABLE = "WPSD_TEST_POSTGRES_URL"
 
 
 @contextlib.contextmanager
-def postgres_schema(base: str) -> Iterator[str]:
+def postgres_schema(base: str, tagged: bool = False) -> Iterator[str]:
     """The URL of a new, empty schema in the test PostgreSQL, dropped afterwards; fails the
-    test (never skips it) when the server named by the environment is unreachable."""
+    test (never skips it) when the server named by the environment is unreachable. ``tagged``:
+    the URL's sessions carry the schema's name as application_name, for a test to find them."""
     import pytest
     import sqlalchemy as sa
 
@@ -146,7 +147,10 @@ def postgres_schema(base: str) -> Iterator[str]:
             conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     except sa.exc.OperationalError as exc:
         pytest.fail(f"{POSTGRES_VARIABLE}={base} is set but PostgreSQL is unreachable: {exc}")
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    query = {"options": f"-csearch_path={schema}"}
+    if tagged:
+        query["application_name"] = schema
+    url = sa.make_url(base).update_query_dict(query)
     try:
         yield url.render_as_string(hide_password=False)
     finally:

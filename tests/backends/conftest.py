@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 
-POSTGRES_VARIABLE = "WPSD_TEST_POSTGRES_URL"
+from helpers import POSTGRES_VARIABLE, postgres_schema
 
 
 def _backends() -> list[str]:
@@ -21,15 +19,5 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'jobs.sqlite'}"
         return
     base = os.environ[POSTGRES_VARIABLE]
-    schema = "wpsd_test_" + uuid.uuid4().hex[:12]
-    engine = sa.create_engine(base)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"{POSTGRES_VARIABLE}={base} is set but PostgreSQL is unreachable: {exc}")
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    engine.dispose()
+    with postgres_schema(base) as url:
+        yield url

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from helpers import postgres_schema
 from wpsd import Settings
 from wpsd.backends.notify import notifier_for
 from wpsd.backends.pgnotify import PgListener, PgNotifier, channel_name
@@ -45,19 +46,8 @@ def pg_url() -> Iterator[str]:
     base = os.environ.get(POSTGRES_VARIABLE)
     if not base:
         pytest.skip(f"{POSTGRES_VARIABLE} is not set")
-    schema = "wpsd_test_" + uuid.uuid4().hex[:12]
-    engine = sa.create_engine(base)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"{POSTGRES_VARIABLE}={base} is set but PostgreSQL is unreachable: {exc}")
-    url = sa.make_url(base).update_query_dict(
-        {"options": f"-csearch_path={schema}", "application_name": schema})
-    yield url.render_as_string(hide_password=False)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    engine.dispose()
+    with postgres_schema(base, tagged=True) as url:
+        yield url
 
 
 def receive(listener: PgListener, count: int = 1, timeout: float = 5.0) -> list[bytes]:

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,7 +31,7 @@ import sqlalchemy as sa
 from e2e_server import ROOT, start_server
 from owslib.ogcapi.processes import Processes
 
-from helpers import alive, children, free_port
+from helpers import alive, children, free_port, postgres_schema
 from wpsd.backends.pgnotify import channel_name
 from wpsd.backends.sql import SQLJobStore
 from wpsd.core.job import JobStatus
@@ -50,18 +49,8 @@ def store_url() -> Iterator[str]:
     base = os.environ.get(POSTGRES_VARIABLE)
     if not base:
         pytest.skip(f"{POSTGRES_VARIABLE} is not set")
-    schema = "wpsd_test_" + uuid.uuid4().hex[:12]
-    engine = sa.create_engine(base)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"{POSTGRES_VARIABLE}={base} is set but PostgreSQL is unreachable: {exc}")
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    engine.dispose()
+    with postgres_schema(base) as url:
+        yield url
 
 
 def listen_query(store_url: str) -> str:
