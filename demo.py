@@ -14,6 +14,16 @@ import os
 import time
 from typing import Any
 
+try:
+    import wpsd  # noqa: F401 - only to say what to do when it is missing
+except ModuleNotFoundError as missing:
+    if missing.name != "wpsd":
+        raise
+    raise SystemExit(
+        "wpsd is not installed for this Python. Run `make demo` (it makes .venv, installs wpsd "
+        "and starts this demo), or `pip install -e '.[demo]'` and then `python3 demo.py`."
+    ) from None
+
 from wpsd import (
     AllowedValues,
     BoundingBox,

@@ -15,10 +15,20 @@ from e2e_server import Server, start_server
 from flask import Flask
 from flask.testing import FlaskClient
 
+import schemas
 from helpers import WPS, free_port
 from sample_processes import processes as sample_processes
 from wpsd import Process, Settings, create_app
 from wpsd.web.app import close_app
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Most tests validate what they receive: without the schemas, say so once and stop,
+    # rather than fail each of them with the same message.
+    try:
+        schemas.check_available()
+    except schemas.SchemaUnavailable as exc:
+        pytest.exit(f"The tests cannot run: {exc}", returncode=3)
 
 
 @pytest.fixture

@@ -99,6 +99,14 @@ def _schema(url: str) -> etree.XMLSchema:
     return etree.XMLSchema(doc)
 
 
+def check_available() -> None:
+    """Load every root schema once, so that a clone with neither the schema folder nor the
+    network stops at the start with one message (raises SchemaUnavailable)."""
+    for url in ROOT_SCHEMAS.values():
+        _schema(url)
+    _ogcapi_resource(OGCAPI_BASE + "schemas/statusInfo.yaml")
+
+
 def validation_errors(document: bytes | etree._Element) -> list[str]:
     root = document if isinstance(document, etree._Element) else etree.fromstring(document)
     namespace = etree.QName(root).namespace
