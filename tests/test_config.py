@@ -45,3 +45,23 @@ def test_bad_settings_are_errors(tmp_path: Path, text, env, message):
     config.write_text(text)
     with pytest.raises(ValueError, match=message):
         load_settings(config, env)
+
+
+def test_auth_settings_from_file_and_environment(tmp_path):
+    config = tmp_path / "wpsd.toml"
+    config.write_text(
+        'auth = "proxy"\n'
+        'trusted_proxies = ["10.0.0.5", "fd00::/64"]\n'
+        'admin_users = ["ops"]\n'
+        "[process_roles]\n"
+        'model = ["staff", "partners"]\n'
+    )
+    settings = load_settings(config, {"WPSD_PROXY_ROLES_HEADER": "X-Groups"})
+    assert settings.auth == "proxy" and settings.trusted_proxies == ("10.0.0.5", "fd00::/64")
+    assert settings.roles_of_processes == {"model": ("staff", "partners")}
+    assert settings.proxy_roles_header == "X-Groups" and settings.admin_users == ("ops",)
+    # What a worker is given (to_environ) reads back the same.
+    assert load_settings(None, settings.to_environ()).roles_of_processes == {
+        "model": ("staff", "partners")}
+    with pytest.raises(ValueError, match="process_roles"):
+        load_settings(None, {"WPSD_PROCESS_ROLES": '{"model": "staff"}'})

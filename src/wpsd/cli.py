@@ -13,7 +13,8 @@ import click
 from .backends.notify import notifier_for
 from .backends.outputs import open_storage
 from .backends.sql import SQLJobStore
-from .config import load_settings
+from .backends.users import SQLUserStore
+from .config import Settings, load_settings
 from .core.execution import ExecutionRequest, Outcome
 from .core.job import JobStatus
 from .core.service import Service
@@ -90,21 +91,28 @@ def jobs(ctx: click.Context, config_path: str | None) -> None:
     The store is the server's: give its config file (whose processes decide the default
     data_dir), or set data_dir or database_url.
     """
-    settings = load_settings(config_path, os.environ)
-    registry = ProcessRegistry()
-    if settings.data_dir is None and settings.database_url is None:
-        if not settings.processes:
-            raise click.UsageError("which server's jobs? give its --config, or set "
-                                   "WPSD_DATA_DIR or WPSD_DATABASE_URL")
-        registry = ProcessRegistry(itertools.chain(*map(load_processes, settings.processes)))
-    settings = settings.resolved([p.identifier for p in registry], registry.sources())
-    store = SQLJobStore(settings.job_database_url)
+    settings, registry, store = _open_store(ctx, config_path, "jobs")
     storage = open_storage(settings)
-    ctx.call_on_close(store.close)
     # No worker runs here: dismissals reach every worker of this user on this host.
     ctx.obj = Service(settings, registry, store, storage, _NoExecutions(),
                       environment(settings, storage),
                       notifier_for(settings, BroadcastNotifier()))
+
+
+def _open_store(ctx: click.Context, config_path: str | None, what: str
+                ) -> tuple[Settings, ProcessRegistry, SQLJobStore]:
+    """The settings, processes and job store of the server the command is about."""
+    settings = load_settings(config_path, os.environ)
+    registry = ProcessRegistry()
+    if settings.data_dir is None and settings.database_url is None:
+        if not settings.processes:
+            raise click.UsageError(f"which server's {what}? give its --config, or set "
+                                   "WPSD_DATA_DIR or WPSD_DATABASE_URL")
+        registry = ProcessRegistry(itertools.chain(*map(load_processes, settings.processes)))
+    settings = settings.resolved([p.identifier for p in registry], registry.sources())
+    store = SQLJobStore(settings.job_database_url)
+    ctx.call_on_close(store.close)
+    return settings, registry, store
 
 
 class _NoExecutions:
@@ -118,17 +126,21 @@ class _NoExecutions:
 @jobs.command("list")
 @click.option("--status", type=click.Choice([s.value for s in JobStatus]), multiple=True)
 @click.option("--process", "process_id", help="Only jobs of this process.")
+@click.option("--owner", help="Only jobs of this user ('' for the anonymous tenant's).")
 @click.option("--limit", default=50, show_default=True)
 @click.pass_obj
 def list_jobs(service: Service, status: tuple[str, ...], process_id: str | None,
-              limit: int) -> None:
+              owner: str | None, limit: int) -> None:
     """The newest jobs first."""
     found = service.store.list_jobs(statuses=[JobStatus(s) for s in status],
-                                    process_ids=[process_id] if process_id else [], limit=limit)
-    click.echo(f"{'id':36}  {'process':20} {'status':9} {'%':>3}  {'created':19}  message")
+                                    process_ids=[process_id] if process_id else [], limit=limit,
+                                    owner=owner)
+    click.echo(f"{'id':36}  {'process':20} {'status':9} {'%':>3}  {'created':19}  "
+               f"{'owner':16} message")
     for job in found:
         click.echo(f"{job.id:36}  {job.process_id[:20]:20} {job.status.value:9} "
-                   f"{job.progress:3d}  {job.created:%Y-%m-%d %H:%M:%S}  {job.message[:60]}")
+                   f"{job.progress:3d}  {job.created:%Y-%m-%d %H:%M:%S}  "
+                   f"{(job.owner or '-')[:16]:16} {job.message[:60]}")
 
 
 @jobs.command()
@@ -140,7 +152,7 @@ def show(service: Service, job_id: str) -> None:
     if job is None:
         raise click.ClickException(f"no job {job_id}")
     record = {
-        "id": job.id, "process": job.process_id, "status": job.status.value,
+        "id": job.id, "process": job.process_id, "owner": job.owner, "status": job.status.value,
         "progress": job.progress, "message": job.message,
         "created": job.created, "started": job.started, "finished": job.finished,
         "worker": job.worker, "pid": job.pid,
@@ -167,6 +179,68 @@ def cleanup(service: Service) -> None:
     """Delete ended jobs older than the retention time, and their outputs."""
     removed = service.cleanup()
     click.echo(f"removed {len(removed)} jobs")
+
+
+@main.group()
+@click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              envvar="WPSD_CONFIG", help="TOML settings file (also WPSD_CONFIG).")
+@click.pass_context
+def users(ctx: click.Context, config_path: str | None) -> None:
+    """Manage the users of auth = "tokens" and their API tokens.
+
+    They are kept in the job store's database (only a hash of each token): give the
+    server's config file, or set data_dir or database_url, as for ``wpsd jobs``.
+    """
+    settings, _, store = _open_store(ctx, config_path, "users")
+    if settings.auth != "tokens":
+        click.echo(f"note: the server's auth is {settings.auth!r}; its tokens are used with "
+                   "auth = 'tokens' only", err=True)
+    ctx.obj = SQLUserStore(store)
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="The user sees and dismisses every job.")
+@click.option("--role", "roles", multiple=True, help="A role the user holds (repeatable).")
+@click.pass_obj
+def add_user(store: SQLUserStore, name: str, admin: bool, roles: tuple[str, ...]) -> None:
+    """Add a user and print its token, which is shown this once and kept nowhere."""
+    try:
+        token = store.add(name, admin=admin, roles=roles)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(token)
+
+
+@users.command("token")
+@click.argument("name")
+@click.pass_obj
+def user_token(store: SQLUserStore, name: str) -> None:
+    """Give a user a new token and print it; the old one stops working at once."""
+    token = store.new_token(name)
+    if token is None:
+        raise click.ClickException(f"no user {name}")
+    click.echo(token)
+
+
+@users.command("list")
+@click.pass_obj
+def list_users(store: SQLUserStore) -> None:
+    """The users, their roles and whether they are admins."""
+    click.echo(f"{'name':24} {'admin':5}  {'created':19}  roles")
+    for user in store.list_users():
+        click.echo(f"{user.name[:24]:24} {'yes' if user.admin else 'no':5}  "
+                   f"{user.created:%Y-%m-%d %H:%M:%S}  {', '.join(user.roles)}")
+
+
+@users.command("remove")
+@click.argument("name")
+@click.pass_obj
+def remove_user(store: SQLUserStore, name: str) -> None:
+    """Remove a user; its token stops working at once (its jobs stay, for admins)."""
+    if not store.remove(name):
+        raise click.ClickException(f"no user {name}")
+    click.echo(f"removed {name}")
 
 
 if __name__ == "__main__":

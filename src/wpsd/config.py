@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import ipaddress
 import json
 import os
 import tomllib
@@ -15,8 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "WPSD_"
+#: the values of the ``auth`` setting
+AUTH_MODES = ("none", "tokens", "oidc", "proxy")
+_ASYMMETRIC = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+               "ES512", "EdDSA"}
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
              "0": False, "false": False, "no": False, "off": False}
 
@@ -118,6 +124,38 @@ class Settings:
     job_retention: float = 7 * 24 * 3600.0
     #: seconds between a running job's signs of life; five missed ones (at least 3 s) fail it
     heartbeat_interval: float = 2.0
+    #: who is calling: ``none`` (one anonymous tenant, for trusted networks only), ``tokens``
+    #: (API tokens issued with ``wpsd users add``), ``oidc`` (JWTs of an OpenID Connect
+    #: issuer) or ``proxy`` (the user named by a trusted reverse proxy)
+    auth: str = "none"
+    #: users who are admins (see and dismiss every job), in any mode
+    admin_users: tuple[str, ...] = ()
+    #: a role whose holders are admins (OIDC roles claim, proxy roles header, token roles)
+    admin_role: str | None = None
+    #: the roles each process needs (any one of them), as a JSON object ``{"id": ["role"]}``
+    #: (a table in the TOML file); replaces the process's own ``roles``
+    process_roles: str | None = None
+    #: the ``iss`` every JWT must carry, e.g. ``https://login.example.org/realms/geo``
+    oidc_issuer: str | None = None
+    #: the ``aud`` every JWT must carry: this service's client id at the issuer
+    oidc_audience: str | None = None
+    #: the issuer's JSON Web Key Set (its ``jwks_uri``); keys are fetched from here only
+    oidc_jwks_url: str | None = None
+    #: the claim that names the user
+    oidc_user_claim: str = "sub"
+    #: the claim that holds the user's roles (a list, or a string of space-separated
+    #: names); a dotted path reaches into objects, e.g. ``realm_access.roles``
+    oidc_roles_claim: str | None = None
+    #: the signature algorithms accepted (asymmetric ones only)
+    oidc_algorithms: tuple[str, ...] = ("RS256",)
+    #: where a trusted proxy names the user: an HTTP header, or ``REMOTE_USER`` (the WSGI
+    #: variable a server in front of wpsd sets after its own authentication, as Apache does)
+    proxy_user_header: str = "X-Forwarded-User"
+    #: an HTTP header in which the trusted proxy lists the user's roles, comma-separated
+    proxy_roles_header: str | None = None
+    #: addresses or networks (``10.0.0.5``, ``10.0.0.0/24``) of the proxies whose headers
+    #: are honoured; the headers of any other client are ignored
+    trusted_proxies: tuple[str, ...] = ()
     metadata: ServiceMetadata = field(default_factory=ServiceMetadata)
 
     def __post_init__(self) -> None:
@@ -132,6 +170,41 @@ class Settings:
                 options = None
             if not isinstance(options, dict):
                 raise ValueError("setting 'output_storage_options' must be a JSON object")
+        self._check_auth()
+
+    def _check_auth(self) -> None:
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"setting 'auth': {self.auth!r} is none of {', '.join(AUTH_MODES)}")
+        _process_roles(self.process_roles)  # raises unless it parses
+        if self.auth == "oidc":
+            for name in ("oidc_issuer", "oidc_audience", "oidc_jwks_url"):
+                if not getattr(self, name):
+                    raise ValueError(f"setting {name!r} is needed when auth is oidc")
+            assert self.oidc_jwks_url is not None
+            parts = urlsplit(self.oidc_jwks_url)
+            loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+            if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+                # Whoever can change the keys in transit can sign tokens for any user.
+                raise ValueError("setting 'oidc_jwks_url' must be an https URL")
+            weak = set(self.oidc_algorithms) - _ASYMMETRIC
+            if weak or not self.oidc_algorithms:
+                raise ValueError(f"setting 'oidc_algorithms': use asymmetric algorithms "
+                                 f"({', '.join(sorted(_ASYMMETRIC))}), not {sorted(weak)}")
+        if self.auth == "proxy":
+            if not self.trusted_proxies and self.proxy_user_header != "REMOTE_USER":
+                raise ValueError("setting 'trusted_proxies' is needed when auth is proxy: "
+                                 "the addresses whose user header is honoured")
+            for address in self.trusted_proxies:
+                try:
+                    ipaddress.ip_network(address, strict=False)
+                except ValueError:
+                    raise ValueError(f"setting 'trusted_proxies': {address!r} is no address "
+                                     "or network") from None
+
+    @property
+    def roles_of_processes(self) -> dict[str, tuple[str, ...]]:
+        """process_roles, parsed: process id -> the roles it needs."""
+        return _process_roles(self.process_roles)
 
     @property
     def storage_options(self) -> dict[str, Any]:
@@ -175,6 +248,20 @@ class Settings:
         return env
 
 
+def _process_roles(raw: str | None) -> dict[str, tuple[str, ...]]:
+    if not raw:
+        return {}
+    try:
+        table = json.loads(raw)
+    except ValueError:
+        table = None
+    if not isinstance(table, dict) or not all(
+            isinstance(roles, list) and all(isinstance(r, str) for r in roles)
+            for roles in table.values()):
+        raise ValueError("setting 'process_roles' must map process ids to lists of roles")
+    return {str(ident): tuple(roles) for ident, roles in table.items()}
+
+
 def load_settings(
     path: str | Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -191,8 +278,9 @@ def load_settings(
         for key in ("data_dir", "workdir", "output_dir"):
             if key in values:
                 values[key] = base / values[key]
-        if isinstance(values.get("output_storage_options"), dict):
-            values["output_storage_options"] = json.dumps(values["output_storage_options"])
+        for key in ("output_storage_options", "process_roles"):
+            if isinstance(values.get(key), dict):
+                values[key] = json.dumps(values[key])
         values["processes"] = [
             str(base / p) if str(p).endswith(".py") else p for p in values.get("processes", [])
         ]

@@ -11,6 +11,8 @@ The tree is flat::
     ├── VersionNegotiationFailed 400  no common version
     ├── InvalidUpdateSequence    400  updateSequence newer than ours
     ├── NoApplicableCode         500  anything else that is our fault
+    │   ├── NotAuthenticated     401  no credentials the server accepts (WWW-Authenticate)
+    │   └── Forbidden            403  a request refused whoever sends it (cross-site)
     ├── FileSizeExceeded         400  a complex input is over its size limit
     ├── NotEnoughStorage         507  no room for the inputs or outputs
     ├── StorageNotSupported      400  storeExecuteResponse asked where it is not offered
@@ -114,6 +116,21 @@ class InvalidUpdateSequence(WPSError):
 class NoApplicableCode(WPSError):
     code = "NoApplicableCode"
     status = 500
+
+
+class NotAuthenticated(NoApplicableCode):
+    """The request carries no credentials, or wrong ones (``invalid``: the client should
+    not send them again); the web layer adds the ``WWW-Authenticate`` challenge."""
+
+    status = 401
+
+    def __init__(self, text: str = "", invalid: bool = False) -> None:
+        super().__init__(text)
+        self.invalid = invalid
+
+
+class Forbidden(NoApplicableCode):
+    status = 403
 
 
 class FileSizeExceeded(WPSError):

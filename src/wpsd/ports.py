@@ -4,6 +4,8 @@
 - :class:`Notifier`: how web nodes wake the workers up.
 - :class:`JobStore`: job records, shared by every web node and worker of a deployment.
 - :class:`OutputStorage`: where outputs asked for by reference are kept and served from.
+- :class:`Authenticator`: who is calling, from a request's credentials.
+- :class:`UserStore`: the users of API tokens.
 
 Backends implement them (``wpsd.backends``, ``wpsd.worker``); the core and the protocol
 layers depend on these shapes only.
@@ -14,12 +16,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .core.caller import Caller, User
 from .core.execution import ExecutionRequest, Outcome
 from .core.job import Job, JobError, JobStatus
 from .core.results import StoredOutput
 from .formats import Format
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Request
 
 
 class Executor(Protocol):
@@ -57,7 +63,23 @@ class JobStore(Protocol):
         process_ids: Sequence[str] = (),
         limit: int = 100,
         offset: int = 0,
-    ) -> list[Job]: ...
+        owner: str | None = None,
+    ) -> list[Job]:
+        """The newest jobs first; only ``owner``'s unless it is None."""
+        ...
+
+    def owner_of(self, job_id: str) -> str | None:
+        """Who started a job, or ran the synchronous execution whose outputs have this id
+        (see :meth:`record_owner`); None when the store knows neither."""
+        ...
+
+    def record_owner(self, execution_id: str, owner: str) -> None:
+        """Record who runs a synchronous execution whose outputs are kept by reference."""
+        ...
+
+    def forget_owners(self, before: dt.datetime) -> None:
+        """Forget the owners of synchronous executions recorded before ``before``."""
+        ...
 
     def count(self, statuses: Sequence[JobStatus], worker: str | None = None) -> int: ...
 
@@ -102,7 +124,9 @@ class JobStore(Protocol):
         """Ids of ended jobs that finished before the given time."""
         ...
 
-    def delete(self, job_id: str) -> None: ...
+    def delete(self, job_id: str) -> None:
+        """Delete a job record (or the owner of a synchronous execution's outputs)."""
+        ...
 
     def warm_up(self, process_ids: Sequence[str]) -> None:
         """Prepare, in a process that will fork job processes, what each of them will use."""
@@ -147,3 +171,36 @@ class OutputStorage(Protocol):
     def folders_older_than(self, moment: float) -> list[str]:
         """Job ids whose outputs were last changed before ``moment`` (a POSIX time)."""
         ...
+
+
+class Authenticator(Protocol):
+    """Who is calling: one implementation per ``auth`` setting (see :mod:`wpsd.web.auth`).
+
+    The web layer asks once per request and passes the :class:`Caller` to the core.
+    """
+
+    #: the ``WWW-Authenticate`` challenges of a 401 response, one header each (browsers
+    #: read one challenge a header)
+    challenges: tuple[str, ...]
+
+    def identify(self, request: Request) -> Caller | None:
+        """The caller whose credentials the request carries, or None when it carries none
+        this authenticator reads; raises :class:`~wpsd.exceptions.NotAuthenticated` for
+        credentials that are wrong (an unknown token, a bad signature, an expired JWT)."""
+        ...
+
+
+class UserStore(Protocol):
+    """The users of ``auth = "tokens"``, with the hashes of their tokens."""
+
+    def add(self, name: str, admin: bool = False, roles: tuple[str, ...] = ()) -> str:
+        """Add a user and return its new token, which only the caller now knows."""
+        ...
+
+    def new_token(self, name: str) -> str | None: ...
+
+    def remove(self, name: str) -> bool: ...
+
+    def list_users(self) -> list[User]: ...
+
+    def by_token(self, token: str) -> User | None: ...

@@ -48,6 +48,30 @@ jobs = sa.Table(
     sa.Column("pid", sa.Integer),
     sa.Column("outputs", sa.LargeBinary),
     sa.Column("error", sa.Text),
+    sa.Column("owner", sa.String(255), nullable=False, server_default=""),
+    # Each user's job list, newest first, without a scan of everybody's jobs.
+    sa.Index("ix_wpsd_jobs_owner_created", "owner", "created"),
+)
+
+#: the users of ``auth = "tokens"``: only a hash of each token is kept
+users = sa.Table(
+    "wpsd_users",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("admin", sa.Boolean, nullable=False),
+    sa.Column("roles", sa.Text, nullable=False),  # a JSON list
+    sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+)
+
+#: who ran a synchronous execution whose outputs are kept by reference (jobs say it
+#: themselves): the outputs' folder is the execution's id
+output_owners = sa.Table(
+    "wpsd_output_owners",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("created", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
 schema_version = sa.Table(
@@ -58,11 +82,46 @@ schema_version = sa.Table(
 
 
 def _v1(conn: Connection) -> None:
-    jobs.create(conn, checkfirst=True)
+    # The table as version 1 made it: migrations are history, the definitions above today.
+    sa.Table(
+        "wpsd_jobs",
+        sa.MetaData(),
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("process_id", sa.String(255), nullable=False, index=True),
+        sa.Column("status", sa.String(16), nullable=False, index=True),
+        sa.Column("progress", sa.Integer, nullable=False),
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Column("request", sa.LargeBinary, nullable=False),
+        sa.Column("service_url", sa.Text, nullable=False),
+        sa.Column("output_url", sa.Text, nullable=False),
+        sa.Column("language", sa.String(35), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False, index=True),
+        sa.Column("started", sa.DateTime(timezone=True)),
+        sa.Column("finished", sa.DateTime(timezone=True)),
+        sa.Column("updated", sa.DateTime(timezone=True)),
+        sa.Column("heartbeat", sa.DateTime(timezone=True)),
+        sa.Column("worker", sa.String(255)),
+        sa.Column("pid", sa.Integer),
+        sa.Column("outputs", sa.LargeBinary),
+        sa.Column("error", sa.Text),
+    ).create(conn, checkfirst=True)
+
+
+def _v2(conn: Connection) -> None:
+    """Jobs belong to whoever started them (existing ones to the anonymous tenant); users."""
+    conn.execute(sa.text(
+        "ALTER TABLE wpsd_jobs ADD COLUMN owner VARCHAR(255) DEFAULT '' NOT NULL"))
+    for index in jobs.indexes:
+        if index.name == "ix_wpsd_jobs_owner_created":
+            index.create(conn)
+    # A later change to these tables is a migration of its own, and this one then creates
+    # them as they are now, as _v1 does.
+    users.create(conn, checkfirst=True)
+    output_owners.create(conn, checkfirst=True)
 
 
 #: schema migrations, applied in order; the store records how many have run
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
 _ADVISORY_LOCK = 0x77707364  # "wpsd": serialises migrations of several PostgreSQL clients
 
 
@@ -163,6 +222,14 @@ class SQLJobStore:
         with self._queue, self._write.begin() as conn:
             yield conn
 
+    def transaction(self) -> contextlib.AbstractContextManager[Connection]:
+        """A write transaction on this database, for its other tables (the users)."""
+        return self._writing()
+
+    def connection(self) -> contextlib.AbstractContextManager[Connection]:
+        """A connection for reading, for this database's other tables (the users)."""
+        return self._read.connect()
+
     def migrate(self) -> None:
         """Create or upgrade the schema to the version this code knows."""
         with self._writing() as conn:
@@ -196,8 +263,11 @@ class SQLJobStore:
         process_ids: Sequence[str] = (),
         limit: int = 100,
         offset: int = 0,
+        owner: str | None = None,
     ) -> list[Job]:
         query = sa.select(jobs).order_by(jobs.c.created.desc(), jobs.c.id).limit(limit)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
         if statuses:
             query = query.where(jobs.c.status.in_([s.value for s in statuses]))
         if process_ids:
@@ -212,6 +282,16 @@ class SQLJobStore:
             query = query.where(jobs.c.worker == worker)
         with self._read.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def owner_of(self, job_id: str) -> str | None:
+        """Who started a job, or ran the synchronous execution whose outputs have this id;
+        None when the store knows neither."""
+        with self._read.connect() as conn:
+            found = conn.execute(sa.select(jobs.c.owner).where(jobs.c.id == job_id)).first()
+            if found is None:
+                found = conn.execute(sa.select(output_owners.c.owner)
+                                     .where(output_owners.c.id == job_id)).first()
+        return None if found is None else str(found[0])
 
     def expired(self, finished_before: dt.datetime) -> list[str]:
         ended = [s.value for s in JobStatus if s.finished]
@@ -236,7 +316,19 @@ class SQLJobStore:
                 language=job.language,
                 created=job.created,
                 updated=job.created,
+                owner=job.owner,
             ))
+
+    def record_owner(self, execution_id: str, owner: str) -> None:
+        """Record who runs a synchronous execution whose outputs are kept by reference."""
+        with self._writing() as conn:
+            conn.execute(output_owners.insert().values(id=execution_id, owner=owner,
+                                                       created=now()))
+
+    def forget_owners(self, before: dt.datetime) -> None:
+        """Forget the owners of synchronous executions recorded before ``before``."""
+        with self._writing() as conn:
+            conn.execute(output_owners.delete().where(output_owners.c.created < before))
 
     def claim(self, worker: str, process_ids: Sequence[str], limit: int = 1) -> list[Job]:
         # Whoever flips accepted -> running owns the job: the guarded UPDATE makes that
@@ -351,6 +443,7 @@ class SQLJobStore:
     def delete(self, job_id: str) -> None:
         with self._writing() as conn:
             conn.execute(jobs.delete().where(jobs.c.id == job_id))
+            conn.execute(output_owners.delete().where(output_owners.c.id == job_id))
 
     def warm_up(self, process_ids: Sequence[str]) -> None:
         """Run, on no job, each statement a forked job process runs, so that SQLAlchemy has
@@ -414,4 +507,5 @@ def _job(row: Any) -> Job:
         pid=row.pid,
         outputs=json.loads(row.outputs) if row.outputs is not None else None,
         error=JobError(**json.loads(row.error)) if row.error else None,
+        owner=row.owner,
     )

@@ -60,6 +60,8 @@ class Job:
     pid: int | None = None
     outputs: list[dict[str, Any]] | None = None
     error: JobError | None = None
+    #: the name of the caller who started it ("" for the anonymous tenant of auth = none)
+    owner: str = ""
 
 
 def now() -> dt.datetime:

@@ -31,7 +31,11 @@ def cleanup(settings: Settings, store: JobStore, storage: OutputStorage) -> list
     for folder in storage.folders_older_than(before.timestamp()):
         if store.get(folder) is None:
             storage.delete(folder)
+            store.delete(folder)  # whose they were
             removed.append(folder)
+    # Owners of executions that kept no output; one still writing its outputs a retention
+    # time after it started (a folder too young to go) keeps its owner until it goes.
+    store.forget_owners(before - dt.timedelta(seconds=settings.job_retention))
     # Working directories of executions whose process died with its host.
     workdir = settings.work_path
     for path in workdir.iterdir() if workdir.is_dir() else ():

@@ -4,6 +4,10 @@ The protocol layers parse a request into :mod:`wpsd.protocol.requests` models, c
 :class:`Service` method, and encode what it returns. The service checks requests and keeps
 the job records; executions run elsewhere: synchronous ones through the :class:`Executor`
 (the host's worker), jobs wherever a worker claims them from the store.
+
+Every operation on processes and jobs is given the :class:`~wpsd.core.caller.Caller`. A
+process the caller may not use, and a job that is not the caller's, are answered as if they
+did not exist (NoSuchProcess, NoSuchJob, None), so that nobody learns they do.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ..processes.process import Process
 from ..processes.registry import ProcessRegistry
 from ..protocol.requests import Execute
 from . import codec
+from .caller import OPERATOR, Caller
 from .execution import Environment, ExecutionRequest, check_request, select_outputs
 from .job import ACTIVE, Job, JobError, JobStatus, now
 from .results import ExecuteResult, output_values
@@ -71,6 +76,19 @@ class Service:
         self.executor = executor
         self.env = env
         self.notifier = notifier
+        configured = settings.roles_of_processes
+        #: the roles each process needs (the process_roles setting, or its own)
+        self.process_roles = {p.identifier: frozenset(configured.get(p.identifier, p.roles))
+                              for p in registry}
+        if len(registry):  # (the jobs command has none)
+            for ident in sorted(configured.keys() - self.process_roles.keys()):
+                logger.warning("process_roles names %r, which this server does not offer",
+                               ident)
+        if settings.auth == "none":
+            for ident, roles in self.process_roles.items():
+                if roles:
+                    logger.warning("process %r needs a role (%s) and auth is none: nobody "
+                                   "holds one, so it is hidden", ident, ", ".join(sorted(roles)))
 
     def close(self) -> None:
         self.executor.close()
@@ -109,31 +127,42 @@ class Service:
             f"Language {language!r} is not offered; use one of {', '.join(languages)}", "language"
         )
 
-    def get_process(self, identifier: str) -> Process:
+    def processes(self, *, caller: Caller) -> list[Process]:
+        """The processes the caller may see and run, in the order they were declared."""
+        return [p for p in self.registry if caller.may_use(self.process_roles[p.identifier])]
+
+    def find_process(self, identifier: str, *, caller: Caller) -> Process | None:
+        """A process by its identifier, or None, also when the caller may not use it."""
         process = self.registry.get(identifier)
+        if process is None or not caller.may_use(self.process_roles[identifier]):
+            return None
+        return process
+
+    def get_process(self, identifier: str, *, caller: Caller) -> Process:
+        process = self.find_process(identifier, caller=caller)
         if process is None:
             raise NoSuchProcess(f"No process named {identifier!r}", identifier)
         return process
 
-    def describe(self, identifiers: Sequence[str]) -> list[Process]:
+    def describe(self, identifiers: Sequence[str], *, caller: Caller) -> list[Process]:
         if any(i.lower() == "all" for i in identifiers):
-            return list(self.registry)
-        unknown = [i for i in identifiers if i not in self.registry]
+            return self.processes(caller=caller)
+        unknown = [i for i in identifiers if self.find_process(i, caller=caller) is None]
         if unknown:  # all of them, as WPS 2.0's "list of violating process identifiers"
             raise NoSuchProcess(f"No process named {', '.join(map(repr, unknown))}",
                                 ",".join(unknown))
-        return [self.get_process(i) for i in identifiers]
+        return [self.get_process(i, caller=caller) for i in identifiers]
 
     # ------------------------------------------------------------ execution
 
-    def execute(self, request: Execute, output_url: str) -> ExecuteResult:
+    def execute(self, request: Execute, output_url: str, *, caller: Caller) -> ExecuteResult:
         """Run a process synchronously.
 
         Problems with the request raise a :class:`WPSError`, before the execution takes a
         slot where they can be found without fetching; a handler that fails gives a result
         whose ``error`` is set, so the client gets a ProcessFailed document.
         """
-        process = self.get_process(request.identifier)
+        process = self.get_process(request.identifier, caller=caller)
         if request.store:
             raise InvalidParameterValue("storeExecuteResponse asks for a job: use submit()",
                                         "storeExecuteResponse")
@@ -143,6 +172,10 @@ class Service:
             )
         execution = execution_request(request, str(uuid.uuid4()))
         selected = check_request(process, execution, self.env)
+        if caller.name and any(o.as_reference for o in request.outputs):
+            # Outputs kept by reference are served to their owner only; a job's record says
+            # whose it is, and this one is recorded before it can write any.
+            self.store.record_owner(execution.job_id, caller.name)
         started = now().replace(microsecond=0)
         outcome = self.executor.run(execution, process.time_limit or self.settings.job_time_limit)
         result = ExecuteResult(execution.job_id, process, request, selected, started)
@@ -156,9 +189,11 @@ class Service:
                                            self.storage.url)
         return result
 
-    def submit(self, request: Execute, service_url: str, output_url: str, language: str) -> Job:
-        """Accept an asynchronous job: check what can be checked now, store it, queue it."""
-        process = self.get_process(request.identifier)
+    def submit(self, request: Execute, service_url: str, output_url: str, language: str, *,
+               caller: Caller) -> Job:
+        """Accept an asynchronous job, the caller's: check what can be checked now, store
+        it, queue it."""
+        process = self.get_process(request.identifier, caller=caller)
         if not self.supports_jobs(process):
             raise StorageNotSupported(
                 f"Process {process.identifier!r} cannot store its response or run as a job",
@@ -175,7 +210,8 @@ class Service:
                                             "subscriber") from None
         if self.store.count([JobStatus.ACCEPTED]) >= self.settings.max_queued_jobs:
             raise ServerBusy("Too many jobs are waiting; try again later")
-        job = Job(job_id, process.identifier, request, service_url, output_url, language)
+        job = Job(job_id, process.identifier, request, service_url, output_url, language,
+                  owner=caller.name)
         self.store.create(job)
         logger.info("job %s: %s submitted", job.id, process.identifier)
         if self.notifier is not None:
@@ -184,18 +220,43 @@ class Service:
 
     # ------------------------------------------------------------ jobs
 
-    def get_job(self, job_id: str) -> Job | None:
-        return self.store.get(job_id)
+    def list_jobs(
+        self,
+        *,
+        caller: Caller,
+        statuses: Sequence[JobStatus] = (),
+        process_ids: Sequence[str] = (),
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Job]:
+        """The caller's jobs (an admin's: everybody's), newest first."""
+        return self.store.list_jobs(statuses=statuses, process_ids=process_ids, limit=limit,
+                                    offset=offset, owner=None if caller.admin else caller.name)
 
-    def settle(self, job_id: str) -> Job | None:
+    def get_job(self, job_id: str, caller: Caller = OPERATOR) -> Job | None:
+        """A job, or None when there is none or it is not the caller's (by default: the
+        operator's view, every job)."""
+        job = self.store.get(job_id)
+        if job is None or not caller.owns(job.owner):
+            return None
+        return job
+
+    def settle(self, job_id: str, *, caller: Caller) -> Job | None:
         """The job, after waiting briefly if it was submitted a moment ago and may be about to
         end: a client that asks right after submitting a quick job gets its final state."""
-        job = self.get_job(job_id)
+        job = self.get_job(job_id, caller)
         while job is not None and job.status in ACTIVE \
                 and now() - job.created < dt.timedelta(seconds=QUICK_JOB_WAIT):
             time.sleep(0.02)
-            job = self.get_job(job_id)
+            job = self.get_job(job_id, caller)
         return job
+
+    def may_read_outputs(self, folder: str, *, caller: Caller) -> bool:
+        """Whether the caller may download the outputs kept under ``folder``: those of its
+        own jobs and synchronous executions (an admin: all)."""
+        if caller.admin:
+            return True
+        return self.store.owner_of(folder) == caller.name
 
     def expiration(self, job: Job) -> dt.datetime | None:
         """When an ended job and its outputs will be deleted."""
@@ -205,7 +266,9 @@ class Service:
 
     def job_result(self, job: Job) -> ExecuteResult:
         """A job record as an ExecuteResult, ready to encode as a status document."""
-        process = self.get_process(job.process_id)
+        process = self.registry.get(job.process_id)
+        if process is None:  # the server no longer offers it
+            raise NoSuchProcess(f"No process named {job.process_id!r}", job.process_id)
         selected = select_outputs(process, job.request.outputs)
         # creationTime: when the job ended, or when its record last changed.
         stamp = job.finished or job.updated or job.created
@@ -221,12 +284,13 @@ class Service:
                 "NoApplicableCode", f"The job was {job.status.value}"))
         return result
 
-    def dismiss(self, job_id: str) -> Job | None:
-        """Stop a job (its OS processes end) and remove its outputs; None for unknown ids.
+    def dismiss(self, job_id: str, caller: Caller = OPERATOR) -> Job | None:
+        """Stop a job (its OS processes end) and remove its outputs; None for unknown ids
+        and for jobs that are not the caller's (by default: the operator, any job).
 
         An ended job is marked dismissed too, so its id is released (WPS 2.0 NoSuchJob).
         """
-        if self.store.get(job_id) is None:
+        if self.get_job(job_id, caller) is None:
             return None
         if self.store.finish(job_id, JobStatus.DISMISSED) or self.store.mark_dismissed(job_id):
             logger.info("job %s: dismissed", job_id)

@@ -45,6 +45,9 @@ class Process:
     #: whether running a job again from the start is harmless: a job whose Dask worker died
     #: is then retried on another worker instead of failed
     idempotent: bool = False
+    #: the roles a caller needs (any one of them) to see and run the process; none: everyone
+    #: (the ``process_roles`` setting replaces these)
+    roles: Sequence[str] = ()
     _inputs: dict[str, Input] = field(init=False, repr=False, compare=False)
     _outputs: dict[str, Output] = field(init=False, repr=False, compare=False)
     wants_context: bool = field(init=False, repr=False, compare=False)
@@ -56,6 +59,9 @@ class Process:
             raise ValueError(f"process {self.identifier!r} declares no outputs")
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
+        if isinstance(self.roles, str):
+            raise TypeError(f"process {self.identifier!r}: roles is a list of role names")
+        object.__setattr__(self, "roles", tuple(self.roles))
         object.__setattr__(self, "_inputs", _by_identifier(self.inputs, "input"))
         object.__setattr__(self, "_outputs", _by_identifier(self.outputs, "output"))
         parameters = inspect.signature(self.handler).parameters
@@ -90,6 +96,7 @@ def process(
     asynchronous: bool = True,
     time_limit: float | None = None,
     idempotent: bool = False,
+    roles: Sequence[str] = (),
 ) -> Callable[[Handler], Process]:
     """Decorator form of :class:`Process`: ``@process("say_hello", "Say Hello", inputs=...)``."""
 
@@ -98,6 +105,7 @@ def process(
             handler, identifier, title, abstract=abstract or (inspect.getdoc(handler) or ""),
             keywords=keywords, metadata=metadata, version=version, inputs=inputs, outputs=outputs,
             asynchronous=asynchronous, time_limit=time_limit, idempotent=idempotent,
+            roles=roles,
         )
 
     return wrap

@@ -10,11 +10,12 @@ from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
-from flask import Flask, Response
+from flask import Flask, Response, abort
 
 from ..backends.notify import notifier_for
 from ..backends.outputs import open_storage
 from ..backends.sql import SQLJobStore
+from ..backends.users import SQLUserStore
 from ..config import Settings
 from ..core.service import Service
 from ..fetch import environment
@@ -26,6 +27,7 @@ from ..worker.channel import Notifier as LocalNotifier
 from ..worker.embedded import EmbeddedNotifier, EmbeddedWorker
 from ..worker.main import in_worker_process
 from ..worker.sync import SyncClient
+from .auth import authenticator_for, current_caller, install_guard
 from .errors import register_error_handlers
 from .headers import secure
 from .ogcapi import create_blueprint
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
                           worker.ensure if worker is not None else None)
     service = Service(settings, registry, store, storage, executor, env, notifier)
     endpoint = WPSEndpoint(service)
+    authenticator = authenticator_for(settings, SQLUserStore(store))
 
     app = Flask("wpsd", static_folder=str(Path(__file__).with_name("static")),
                 static_url_path="/static")
@@ -83,11 +86,14 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
         # so that a client cannot put its own host into documents (or their caches).
         app.config["TRUSTED_HOSTS"] = list(settings.trusted_hosts or default_trusted_hosts())
     app.after_request(secure)
+    install_guard(app, authenticator, settings)
     app.extensions["wpsd"] = service
     app.extensions["wpsd.worker"] = worker
     app.add_url_rule("/wps", "wps", endpoint.handle, methods=["GET", "POST"])
 
     def stored_output(job: str, name: str) -> Response:
+        if not service.may_read_outputs(job, caller=current_caller()):
+            abort(404)  # as for outputs that do not exist
         return serve_output(storage, job, name)
 
     app.add_url_rule("/wps/outputs/<job>/<name>", "output", stored_output)

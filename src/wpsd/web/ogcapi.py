@@ -29,6 +29,7 @@ from ..exceptions import (
 )
 from ..protocol.ogcapi import encode
 from ..protocol.ogcapi.parse import parse_execute, wants_async
+from .auth import current_caller
 from .body import body_bytes
 from .headers import as_download, mark_page
 from .openapi import (
@@ -86,7 +87,8 @@ def create_blueprint(service: Service) -> Blueprint:
             mark_page()
             return Response(render_template(
                 template, document=document, base=base(), title=title,
-                service_title=service.settings.metadata.title, **context),
+                service_title=service.settings.metadata.title,
+                user=current_caller().name, **context),
                 content_type="text/html; charset=utf-8")
         return jsonify(document)
 
@@ -124,7 +126,8 @@ def create_blueprint(service: Service) -> Blueprint:
 
     @bp.get("/api")
     def api() -> Response:
-        document = openapi_document(service, base())
+        offered = service.processes(caller=current_caller())
+        document = openapi_document(service, base(), offered)
         return Response(_dumps(document), content_type="application/vnd.oai.openapi+json;"
                                                      "version=3.0")
 
@@ -132,7 +135,7 @@ def create_blueprint(service: Service) -> Blueprint:
     def processes() -> Response:
         limit = _int_param("limit", DEFAULT_LIMIT, 1, MAX_PROCESSES_LIMIT)
         offset = _int_param("offset", 0, 0, MAX_OFFSET)
-        everything = list(service.registry)
+        everything = service.processes(caller=current_caller())
         page = everything[offset:offset + limit]
         links = [encode.link(f"{base()}/processes?limit={limit}&offset={offset}", "self")]
         if offset + limit < len(everything):
@@ -146,13 +149,14 @@ def create_blueprint(service: Service) -> Blueprint:
 
     @bp.get("/processes/<process_id>")
     def process(process_id: str) -> Response:
-        found = service.get_process(process_id)
+        found = service.get_process(process_id, caller=current_caller())
         description = encode.process_description(found, base(), service.supports_jobs(found))
         return answer(description, "process.html", found.title, process=description)
 
     @bp.post("/processes/<process_id>/execution")
     def execute(process_id: str) -> Response:
-        found = service.get_process(process_id)
+        caller = current_caller()
+        found = service.get_process(process_id, caller=caller)
         parsed = parse_execute(body_bytes(), found,
                                service.settings.reference_schemes)
         wps_url = f"{base()}/wps"
@@ -161,20 +165,19 @@ def create_blueprint(service: Service) -> Blueprint:
         if wants_async(request.headers.get("Prefer")) and service.supports_jobs(found):
             job = service.submit(dataclasses.replace(parsed, mode="async", store=True,
                                                      status=True),
-                                 wps_url, output_url, language)
+                                 wps_url, output_url, language, caller=caller)
             response = jsonify(encode.status_info(job, base()))
             response.status_code = 201
             response.headers["Location"] = f"{base()}/jobs/{job.id}"
             response.headers["Preference-Applied"] = "respond-async"
             return response
-        result = service.execute(parsed, output_url)
+        result = service.execute(parsed, output_url, caller=caller)
         if result.error is not None:
             raise result.error
         return _results_response(result.outputs, parsed.raw)
 
     @bp.get("/jobs")
     def jobs() -> Response:
-        assert service.store is not None
         limit = _int_param("limit", DEFAULT_LIMIT, 1, MAX_JOBS_LIMIT)
         offset = _int_param("offset", 0, 0, MAX_OFFSET)
         statuses = []
@@ -183,9 +186,10 @@ def create_blueprint(service: Service) -> Blueprint:
                 raise InvalidParameterValue(f"Unknown status {name!r}", "status")
             statuses.append(_STATUS_BY_CODE[name])
         kinds = request.args.getlist("type")
-        found = [] if kinds and "process" not in kinds else service.store.list_jobs(
-            statuses=statuses, process_ids=request.args.getlist("processID"),
-            limit=limit + 1, offset=offset)
+        # Only the caller's jobs (an admin's: all), chosen by the store's query.
+        found = [] if kinds and "process" not in kinds else service.list_jobs(
+            caller=current_caller(), statuses=statuses,
+            process_ids=request.args.getlist("processID"), limit=limit + 1, offset=offset)
         links = [encode.link(f"{base()}/jobs?limit={limit}&offset={offset}", "self")]
         if len(found) > limit:
             links.append(encode.link(f"{base()}/jobs?limit={limit}&offset={offset + limit}",
@@ -193,14 +197,14 @@ def create_blueprint(service: Service) -> Blueprint:
         return answer(encode.job_list(found[:limit], base(), links), "jobs.html", "Jobs")
 
     def live_job(job_id: str) -> Any:
-        job = service.get_job(job_id)
+        job = service.get_job(job_id, current_caller())
         if job is None or job.status is JobStatus.DISMISSED:
             raise NoSuchJob(f"No job {job_id!r}", job_id)
         return job
 
     @bp.get("/jobs/<job_id>")
     def job(job_id: str) -> Response:
-        found = service.get_job(job_id)
+        found = service.get_job(job_id, current_caller())
         if found is None:
             raise NoSuchJob(f"No job {job_id!r}", job_id)
         info = encode.status_info(found, base())
@@ -209,7 +213,8 @@ def create_blueprint(service: Service) -> Blueprint:
     @bp.get("/jobs/<job_id>/events")
     def events(job_id: str) -> Response:
         """Server-Sent Events: the job's statusInfo each time it changes, until it ends."""
-        if service.get_job(job_id) is None:
+        caller = current_caller()
+        if service.get_job(job_id, caller) is None:
             raise NoSuchJob(f"No job {job_id!r}", job_id)
         root = base()  # the stream outlives the request context
 
@@ -217,7 +222,7 @@ def create_blueprint(service: Service) -> Blueprint:
             last, quiet_since = "", time.monotonic()
             deadline = time.monotonic() + EVENT_STREAM_SECONDS
             while time.monotonic() < deadline:
-                job = service.get_job(job_id)
+                job = service.get_job(job_id, caller)
                 if job is None:
                     yield "event: gone\ndata: {}\n\n"
                     return
@@ -238,7 +243,7 @@ def create_blueprint(service: Service) -> Blueprint:
     @bp.delete("/jobs/<job_id>")
     def dismiss(job_id: str) -> Response:
         found = live_job(job_id)
-        service.dismiss(found.id)
+        service.dismiss(found.id, current_caller())
         return jsonify(encode.status_info(found, base(), JobStatus.DISMISSED))
 
     @bp.get("/jobs/<job_id>/results")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.service import Service
@@ -103,9 +104,12 @@ def _execute_body(process: Process) -> dict[str, Any]:
     return body
 
 
-def openapi_document(service: Service, base: str) -> dict[str, Any]:
+def openapi_document(service: Service, base: str, processes: Sequence[Process]
+                     ) -> dict[str, Any]:
+    """The document of the server, with the paths of ``processes`` (those the caller may
+    use)."""
     meta = service.settings.metadata
-    ids = [p.identifier for p in service.registry]
+    ids = [p.identifier for p in processes]
     paths: dict[str, Any] = {
         "/": {"get": {"operationId": "getLandingPage", "summary": "Landing page",
                       "responses": {"200": _json({"type": "object", "required": ["links"],
@@ -130,7 +134,7 @@ def openapi_document(service: Service, base: str) -> dict[str, Any]:
         "/processes/{processID}": {"get": {
             "operationId": "getProcessDescription", "summary": "A process description",
             "parameters": [{"name": "processID", "in": "path", "required": True,
-                            "schema": {"type": "string", "enum": ids}}],
+                            "schema": {"type": "string", **({"enum": ids} if ids else {})}}],
             "responses": {"200": _json({"type": "object", "required": ["id", "version"]}),
                           "404": _JSON_ERRORS["404"]}}},
         "/jobs": {"get": {
@@ -162,7 +166,7 @@ def openapi_document(service: Service, base: str) -> dict[str, Any]:
                           "204": {"description": "Results by reference (Link headers)"},
                           **{k: v for k, v in _JSON_ERRORS.items() if k in ("404", "500")}}}},
     }
-    for process in service.registry:
+    for process in processes:
         paths[f"/processes/{process.identifier}/execution"] = {"post": {
             "operationId": f"execute_{process.identifier}",
             "summary": f"Execute {process.title}",
@@ -174,10 +178,16 @@ def openapi_document(service: Service, base: str) -> dict[str, Any]:
                 "201": _json(_STATUS_INFO, "Job created"),
                 "204": {"description": "Results by reference (Link headers)"},
                 **_JSON_ERRORS}}}
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {"title": meta.title, "description": meta.abstract, "version": "1.0.0"},
         "servers": [{"url": base}],
         "paths": paths,
         "components": {"schemas": {"exception": _EXCEPTION}},
     }
+    if service.settings.auth in ("tokens", "oidc"):
+        document["components"]["securitySchemes"] = {"bearer": {
+            "type": "http", "scheme": "bearer",
+            **({"bearerFormat": "JWT"} if service.settings.auth == "oidc" else {})}}
+        document["security"] = [{"bearer": []}]
+    return document

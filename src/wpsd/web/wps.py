@@ -18,6 +18,7 @@ from urllib.parse import unquote_plus
 from flask import Response, g, request
 from lxml import etree
 
+from ..core.caller import Caller
 from ..core.job import JobStatus
 from ..core.results import ExecuteResult
 from ..core.service import Service
@@ -34,6 +35,7 @@ from ..exceptions import (
     TooManyOutputs,
     WPSError,
 )
+from ..processes.process import Process
 from ..protocol.ows import kvp_operation
 from ..protocol.requests import (
     DescribeProcess,
@@ -48,6 +50,7 @@ from ..protocol.wps1 import encode, parse
 from ..protocol.wps2 import encode as encode2
 from ..protocol.wps2 import parse as parse2
 from ..protocol.xml import NS_WPS10, NS_WPS20, parse_xml, to_bytes
+from .auth import current_caller
 from .body import body_chunks
 from .errors import XML_TYPE, wps_error_response
 from .headers import as_download
@@ -71,7 +74,8 @@ class WPSEndpoint:
         # while this object lives: build each document once.
         self._capabilities = lru_cache(maxsize=_CACHE_SIZE)(self._build_capabilities)
         self._descriptions = lru_cache(maxsize=_CACHE_SIZE)(self._build_descriptions)
-        all_descriptions = self._build_descriptions(("ALL",), settings.languages[0], "1.0.0")
+        every_id = tuple(p.identifier for p in service.registry)
+        all_descriptions = self._build_descriptions(every_id, settings.languages[0], "1.0.0")
         self.update_sequence = settings.update_sequence or hashlib.sha256(
             all_descriptions + repr(settings.metadata).encode()
         ).hexdigest()[:16]
@@ -79,7 +83,8 @@ class WPSEndpoint:
     # ------------------------------------------------------------ views
 
     def handle(self) -> Response:
-        version, parsed = self._parse()
+        caller = current_caller()
+        version, parsed = self._parse(caller)
         g.wps_version = version
         service = self.service
         if isinstance(parsed, GetCapabilities):
@@ -87,19 +92,26 @@ class WPSEndpoint:
                 service.negotiate_version(parsed.accept_versions, (version,))
             language = service.negotiate_language(parsed.language)
             self._check_update_sequence(parsed.update_sequence)
-            return _xml(self._capabilities(self.service_url(), language, version))
+            offered = tuple(p.identifier for p in service.processes(caller=caller))
+            return _xml(self._capabilities(self.service_url(), language, version, offered))
         if isinstance(parsed, GetStatus | GetResult | Dismiss):
-            return self._job_operation(parsed)
+            return self._job_operation(parsed, caller)
         language = service.negotiate_language(parsed.language)
         if isinstance(parsed, DescribeProcess):
-            service.describe(parsed.identifiers)  # raises for unknown identifiers
-            return _xml(self._descriptions(tuple(parsed.identifiers), language, version))
+            # Raises for unknown identifiers, and for those of processes the caller may not use.
+            described = service.describe(parsed.identifiers, caller=caller)
+            return _xml(self._descriptions(tuple(p.identifier for p in described), language,
+                                           version))
         if version == "2.0.0":
-            return self._execute2(parsed, language)
-        return self._execute(parsed, language)
+            return self._execute2(parsed, language, caller)
+        return self._execute(parsed, language, caller)
 
-    def _parse(self) -> tuple[str, Request]:
-        lookup = self.service.registry.get
+    def _parse(self, caller: Caller) -> tuple[str, Request]:
+        # Requests are parsed against the processes the caller may see: another one is as
+        # unknown to the parser as to the rest.
+        def lookup(identifier: str) -> Process | None:
+            return self.service.find_process(identifier, caller=caller)
+
         if request.method == "POST":
             chunks = body_chunks()
             first = next(chunks, b"")
@@ -144,16 +156,16 @@ class WPSEndpoint:
 
     # ------------------------------------------------------------ WPS 1.0.0 Execute
 
-    def _execute(self, parsed: Execute, language: str) -> Response:
+    def _execute(self, parsed: Execute, language: str, caller: Caller) -> Response:
         url = self.service_url()
         output_url = self.service.settings.output_url or url + "/outputs/"
         if parsed.store:
-            job = self.service.submit(parsed, url, output_url, language)
+            job = self.service.submit(parsed, url, output_url, language, caller=caller)
             result = self.service.job_result(job)
             result.status_location = self.status_location(url, job.id)
             document = encode.execute_response(result, self.service_instance(url), language)
             return _xml(to_bytes(document))
-        result = self.service.execute(parsed, output_url)
+        result = self.service.execute(parsed, output_url, caller=caller)
         if parsed.raw:
             return _raw_response(result)
         document = encode.execute_response(result, self.service_instance(url), language)
@@ -161,8 +173,9 @@ class WPSEndpoint:
 
     def job_status(self, job_id: str) -> Response:
         """The stored WPS 1.0.0 execute response of a job (whichever protocol started it),
-        built from its record on every request so that it is never stale."""
-        job = self.service.get_job(job_id)
+        built from its record on every request so that it is never stale. Another user's
+        job is as unknown as one that never existed."""
+        job = self.service.get_job(job_id, current_caller())
         if job is None:
             raise NoApplicableCode(f"No job {job_id!r}; it may have expired", "jobId",
                                    status=404)
@@ -174,9 +187,9 @@ class WPSEndpoint:
 
     # ------------------------------------------------------------ WPS 2.0.0
 
-    def _execute2(self, parsed: Execute, language: str) -> Response:
+    def _execute2(self, parsed: Execute, language: str, caller: Caller) -> Response:
         service = self.service
-        process = service.get_process(parsed.identifier)
+        process = service.get_process(parsed.identifier, caller=caller)
         asked = [o.identifier for o in parsed.outputs] or [o.identifier for o in process.outputs]
         if parsed.raw and len(asked) != 1:
             raise TooManyOutputs("A raw response holds exactly one output; ask for one or use "
@@ -187,27 +200,28 @@ class WPSEndpoint:
             if not service.supports_jobs(process):
                 raise NoSuchMode(f"Process {process.identifier!r} runs synchronously only",
                                  parsed.mode)
-            job = service.submit(parsed, url, output_url, language)
+            job = service.submit(parsed, url, output_url, language, caller=caller)
             return _xml(to_bytes(encode2.status_info(job)))
         # sync, or auto: every process runs synchronously, which answers soonest.
         synchronous = dataclasses.replace(parsed, mode="sync", store=False, status=False)
-        result = service.execute(synchronous, output_url)
+        result = service.execute(synchronous, output_url, caller=caller)
         if result.error is not None:
             raise result.error
         if parsed.raw:
             return _raw_response(result, encode2.bounding_box)
         return _xml(to_bytes(encode2.result(result.outputs)))
 
-    def _job_operation(self, parsed: GetStatus | GetResult | Dismiss) -> Response:
+    def _job_operation(self, parsed: GetStatus | GetResult | Dismiss, caller: Caller
+                       ) -> Response:
         service = self.service
-        job = service.settle(parsed.job_id) if not isinstance(parsed, Dismiss) \
-            else service.get_job(parsed.job_id)
+        job = service.settle(parsed.job_id, caller=caller) if not isinstance(parsed, Dismiss) \
+            else service.get_job(parsed.job_id, caller)
         if job is None or job.status is JobStatus.DISMISSED:
             raise NoSuchJob(f"No job {parsed.job_id!r}", parsed.job_id)
         if isinstance(parsed, GetStatus):
             return _xml(to_bytes(encode2.status_info(job, expiration=service.expiration(job))))
         if isinstance(parsed, Dismiss):
-            service.dismiss(job.id)
+            service.dismiss(job.id, caller)
             return _xml(to_bytes(encode2.status_info(job, JobStatus.DISMISSED)))
         if job.status in (JobStatus.ACCEPTED, JobStatus.RUNNING):
             raise ResultNotReady(f"Job {job.id} is {job.status.value}", job.id)
@@ -237,9 +251,10 @@ class WPSEndpoint:
                 f"updateSequence {requested} is newer than the server's {ours}", "updateSequence"
             )
 
-    def _build_capabilities(self, url: str, language: str, version: str) -> bytes:
+    def _build_capabilities(self, url: str, language: str, version: str,
+                            identifiers: tuple[str, ...]) -> bytes:
         service = self.service
-        processes = list(service.registry)
+        processes = [p for p in map(service.registry.get, identifiers) if p is not None]
         if version == "2.0.0":
             return to_bytes(encode2.capabilities(service.settings.metadata, processes, url,
                                                  self.update_sequence, service.supports_jobs))
@@ -249,7 +264,8 @@ class WPSEndpoint:
 
     def _build_descriptions(self, identifiers: tuple[str, ...], language: str,
                             version: str) -> bytes:
-        processes = self.service.describe(identifiers)
+        """The descriptions of these processes (chosen for the caller by the service)."""
+        processes = [p for p in map(self.service.registry.get, identifiers) if p is not None]
         if version == "2.0.0":
             return to_bytes(encode2.process_offerings(processes, language,
                                                       self.service.supports_jobs))
