@@ -8,7 +8,6 @@ The same processes can be served by any WSGI server: ``gunicorn 'demo:create_dem
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import os
 import time
@@ -250,10 +249,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO)
+    from wpsd.logs import configure_logging
     from wpsd.web.app import serving_on
 
-    app = create_demo_app(serving_on(load_settings(None, os.environ), args.host))
+    settings = load_settings(None, os.environ)
+    configure_logging(settings.log_format)
+    app = create_demo_app(serving_on(settings, args.host))
     print(f"wpsd demo: http://{args.host}:{args.port}/wps?service=WPS&request=GetCapabilities")
     app.run(host=args.host, port=args.port, debug=args.debug, threaded=True)
 

@@ -19,7 +19,9 @@ from .core.execution import ExecutionRequest, Outcome
 from .core.job import JobStatus
 from .core.service import Service
 from .fetch import environment
+from .logs import configure_logging
 from .processes.registry import ProcessRegistry, load_processes
+from .protocol.ogcapi.encode import STATUS_CODES
 from .web.app import create_app, serving_on
 from .worker.channel import BroadcastNotifier
 
@@ -43,8 +45,10 @@ def serve(modules: tuple[str, ...], config_path: str | None, host: str, port: in
 
     For production, use a WSGI server with the ``wpsd.wsgi:application`` entry point.
     """
-    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO)
+    level = logging.DEBUG if debug else logging.INFO
+    configure_logging("text", level)
     settings = load_settings(config_path, os.environ)
+    configure_logging(settings.log_format, level)
     if modules:
         settings = dataclasses.replace(settings, processes=settings.processes + modules)
     if not settings.processes:
@@ -68,8 +72,9 @@ def worker(modules: tuple[str, ...], config_path: str | None) -> None:
     """
     from .worker.main import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
+    configure_logging()
     settings = load_settings(config_path, os.environ)
+    configure_logging(settings.log_format)
     sources = [*settings.processes, *modules]
     if not sources:
         raise click.UsageError("name at least one module of processes, or a config file that does")
@@ -123,8 +128,18 @@ class _NoExecutions:
         pass
 
 
+#: job states by the names the CLI uses: OGC API's (``successful``), and wpsd's own too
+_STATES = {**{name: status for status, name in STATUS_CODES.items()},
+           **{status.value: status for status in JobStatus}}
+
+
+def _state(status: JobStatus) -> str:
+    """A job state as the CLI shows it: in OGC API - Processes' words, as the web pages."""
+    return STATUS_CODES[status]
+
+
 @jobs.command("list")
-@click.option("--status", type=click.Choice([s.value for s in JobStatus]), multiple=True)
+@click.option("--status", type=click.Choice(list(_STATES)), multiple=True)
 @click.option("--process", "process_id", help="Only jobs of this process.")
 @click.option("--owner", help="Only jobs of this user ('' for the anonymous tenant's).")
 @click.option("--limit", default=50, show_default=True)
@@ -132,13 +147,13 @@ class _NoExecutions:
 def list_jobs(service: Service, status: tuple[str, ...], process_id: str | None,
               owner: str | None, limit: int) -> None:
     """The newest jobs first."""
-    found = service.store.list_jobs(statuses=[JobStatus(s) for s in status],
+    found = service.store.list_jobs(statuses=list(dict.fromkeys(_STATES[s] for s in status)),
                                     process_ids=[process_id] if process_id else [], limit=limit,
                                     owner=owner)
-    click.echo(f"{'id':36}  {'process':20} {'status':9} {'%':>3}  {'created':19}  "
+    click.echo(f"{'id':36}  {'process':20} {'status':10} {'%':>3}  {'created':19}  "
                f"{'owner':16} message")
     for job in found:
-        click.echo(f"{job.id:36}  {job.process_id[:20]:20} {job.status.value:9} "
+        click.echo(f"{job.id:36}  {job.process_id[:20]:20} {_state(job.status):10} "
                    f"{job.progress:3d}  {job.created:%Y-%m-%d %H:%M:%S}  "
                    f"{(job.owner or '-')[:16]:16} {job.message[:60]}")
 
@@ -152,7 +167,7 @@ def show(service: Service, job_id: str) -> None:
     if job is None:
         raise click.ClickException(f"no job {job_id}")
     record = {
-        "id": job.id, "process": job.process_id, "owner": job.owner, "status": job.status.value,
+        "id": job.id, "process": job.process_id, "owner": job.owner, "status": _state(job.status),
         "progress": job.progress, "message": job.message,
         "created": job.created, "started": job.started, "finished": job.finished,
         "worker": job.worker, "pid": job.pid,
@@ -170,7 +185,7 @@ def cancel(service: Service, job_id: str) -> None:
     job = service.dismiss(job_id)
     if job is None:
         raise click.ClickException(f"no job {job_id}")
-    click.echo(f"{job.id} {job.status.value}")
+    click.echo(f"{job.id} {_state(job.status)}")
 
 
 @jobs.command()

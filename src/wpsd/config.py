@@ -7,9 +7,11 @@ Nothing is read at import time; :func:`load_settings` builds a :class:`Settings`
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import ipaddress
 import json
+import logging
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -19,6 +21,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 ENV_PREFIX = "WPSD_"
+#: the values of the ``log_format`` setting
+LOG_FORMATS = ("text", "json")
+#: WPSD_* variables that wpsd or its tests read and that are no settings
+OTHER_VARIABLES = frozenset({"CONFIG", "WORKER_SOURCES", "IN_WORKER", "SCHEMAS", "SCHEMA_CACHE",
+                             "REQUIRE_BROWSER", "COMPANIONS"})
+#: prefixes of such variables (tests, fuzzing, benchmarks)
+OTHER_PREFIXES = ("TEST_", "FUZZ_", "BENCH_")
 #: the values of the ``auth`` setting
 AUTH_MODES = ("none", "tokens", "oidc", "proxy")
 _ASYMMETRIC = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
@@ -156,6 +165,12 @@ class Settings:
     #: addresses or networks (``10.0.0.5``, ``10.0.0.0/24``) of the proxies whose headers
     #: are honoured; the headers of any other client are ignored
     trusted_proxies: tuple[str, ...] = ()
+    #: whether /metrics serves Prometheus metrics (counted across the host's web, worker,
+    #: sync and job processes in PROMETHEUS_MULTIPROC_DIR, by default data_dir/metrics)
+    metrics: bool = True
+    #: how log lines look: ``text`` or ``json`` (one object a line); ``wpsd serve`` and
+    #: ``wpsd worker`` (and gunicorn through wpsd.wsgi) use it
+    log_format: str = "text"
     metadata: ServiceMetadata = field(default_factory=ServiceMetadata)
 
     def __post_init__(self) -> None:
@@ -163,6 +178,8 @@ class Settings:
             raise ValueError(f"setting 'executor': {self.executor!r} is neither local nor dask")
         if self.executor == "dask" and not self.dask_scheduler:
             raise ValueError("setting 'dask_scheduler' is needed when executor is dask")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"setting 'log_format': {self.log_format!r} is neither text nor json")
         if self.output_storage_options is not None:
             try:
                 options = json.loads(self.output_storage_options)
@@ -286,6 +303,7 @@ def load_settings(
         ]
     env = os.environ if environ is None else environ
     fields = {f.name: f for f in dataclasses.fields(Settings)}
+    _warn_unknown_variables(env, fields)
     for name in fields:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None and name != "metadata":
@@ -303,6 +321,22 @@ def load_settings(
         **{k: _cast(meta_fields[k].type, v, k) for k, v in meta.items()}
     )
     return Settings(metadata=metadata, **kwargs)
+
+
+def _warn_unknown_variables(env: Mapping[str, str], fields: Mapping[str, Any]) -> None:
+    """Warn of WPSD_* variables that name no setting: a typo would go unnoticed otherwise."""
+    names = [n for n in fields if n != "metadata"]
+    for variable in sorted(env):
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        rest = variable[len(ENV_PREFIX):]
+        if (rest.lower() in names or rest in OTHER_VARIABLES
+                or rest.startswith(OTHER_PREFIXES)):
+            continue
+        close = difflib.get_close_matches(rest.lower(), names, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]} ({ENV_PREFIX}{close[0].upper()})?" if close else ""
+        logging.getLogger("wpsd").warning(
+            "environment variable %s names no wpsd setting and is ignored%s", variable, hint)
 
 
 def _cast(type_name: Any, value: Any, name: str) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from . import metrics
 from .config import Settings
 from .core.execution import Environment, OutputStore
 from .exceptions import DataNotAccessible, FileSizeExceeded, InvalidParameterValue
@@ -51,7 +52,11 @@ def fetch_url(
 ) -> bytes:
     """The body that ``url`` answers with, or a WPS error located at input ``identifier``."""
     try:
-        return policy.fetch(url, method=method, body=body, headers=headers, max_bytes=max_bytes)
+        with metrics.counting_fetch() as size:
+            data = policy.fetch(url, method=method, body=body, headers=headers,
+                                max_bytes=max_bytes)
+            size.append(len(data))
+        return data
     except OutboundTooLarge:
         raise FileSizeExceeded(
             f"Input {identifier!r} is larger than the limit of {max_bytes} bytes", identifier

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flask import Flask, Response, abort
 
+from .. import metrics
 from ..backends.notify import notifier_for
 from ..backends.outputs import open_storage
 from ..backends.sql import SQLJobStore
@@ -30,6 +31,8 @@ from ..worker.sync import SyncClient
 from .auth import authenticator_for, current_caller, install_guard
 from .errors import register_error_handlers
 from .headers import secure
+from .health import install_health
+from .metrics import install_metrics, install_request_ids
 from .ogcapi import create_blueprint
 from .outputs import serve_output
 from .wps import WPSEndpoint
@@ -54,6 +57,9 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
         logger.warning("wpsd: no processes to serve; name modules in the `processes` setting "
                        "(WPSD_PROCESSES or the config file)")
     settings = settings.resolved([p.identifier for p in registry], registry.sources())
+    if settings.metrics:
+        # Before the worker starts: it inherits the folder, as gunicorn's workers do.
+        metrics.enable(settings.data_path / "metrics")
     storage = open_storage(settings)
     store = SQLJobStore(settings.job_database_url)
     channel = Channel.for_server(settings.job_database_url, [p.identifier for p in registry])
@@ -87,6 +93,10 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
         app.config["TRUSTED_HOSTS"] = list(settings.trusted_hosts or default_trusted_hosts())
     app.after_request(secure)
     install_guard(app, authenticator, settings)
+    install_request_ids(app)
+    install_health(app, store, channel, worker)
+    if settings.metrics:
+        install_metrics(app, store)
     app.extensions["wpsd"] = service
     app.extensions["wpsd.worker"] = worker
     app.add_url_rule("/wps", "wps", endpoint.handle, methods=["GET", "POST"])

@@ -163,6 +163,10 @@ def current_caller() -> Caller:
     return caller
 
 
+#: what anyone may ask for: the static files and the health checks (web/health.py)
+_OPEN_ENDPOINTS = ("static", "health_live", "health_ready")
+
+
 def install_guard(app: Flask, authenticator: Authenticator, settings: Settings) -> None:
     """Check every request but those of the static files before its view runs."""
     own_hosts = set()
@@ -170,7 +174,7 @@ def install_guard(app: Flask, authenticator: Authenticator, settings: Settings) 
         own_hosts.add(urlsplit(settings.url).netloc.lower())
 
     def guard() -> Response | None:
-        if request.endpoint == "static":
+        if request.endpoint in _OPEN_ENDPOINTS:
             return None
         try:
             if _changes_state() and _ambient() and _cross_site(own_hosts):

@@ -121,6 +121,7 @@ class WPSEndpoint:
                 )
             root = parse_xml(itertools.chain([first], chunks))
             namespace = etree.QName(root).namespace
+            g.wps_operation = etree.QName(root).localname  # for the request metrics
             if namespace == NS_WPS20:
                 g.wps_version = "2.0.0"
                 return "2.0.0", parse2.parse_xml_request(root, lookup)

@@ -82,8 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lifeline", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--channel", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
+    from ..logs import configure_logging
+
+    configure_logging()
     settings = load_settings(args.config, os.environ)
+    configure_logging(settings.log_format)
     given = os.environ.get(SOURCES_VARIABLE)
     sources = json.loads(given) if given else [*settings.processes, *args.modules]
     if not sources:

@@ -28,6 +28,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+from .. import metrics
 from ..backends.pgnotify import PgListener, channel_name, is_postgresql
 from ..config import Settings
 from ..core.execution import Environment
@@ -97,6 +98,8 @@ class Supervisor:
     # ------------------------------------------------------------ life
 
     def run(self) -> None:
+        if self.settings.metrics:
+            metrics.enable(self.settings.data_path / "metrics")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         wake = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         for sock, path in ((listener, self.channel.sync_path), (wake, self.channel.wake_path)):
@@ -263,6 +266,7 @@ class Supervisor:
         pid = self._fork(keep=(self._listener.fileno(), self._sync_lifeline))
         if pid:
             self._sync.add(pid)
+            metrics.count_child("sync")
             return
         code = 0
         try:
@@ -294,6 +298,7 @@ class Supervisor:
         if pid:
             os.close(wake_r)
             self._bridge = pid
+            metrics.count_child("bridge")
             return
         code = 0
         try:
@@ -334,6 +339,7 @@ class Supervisor:
                     logging.shutdown()
                     os._exit(code)
             self._jobs[pid] = _Job(job.id, time.monotonic(), limit)
+            metrics.count_child("job")
 
     def _reap(self) -> None:
         while True:
@@ -344,9 +350,11 @@ class Supervisor:
             if pid == 0:
                 return
             code = os.waitstatus_to_exitcode(status)
+            metrics.process_ended(pid)
             if pid == self._bridge:
                 self._bridge = None
                 if not self._stopping:
+                    metrics.count_crash("bridge")
                     logger.error("dask bridge %d %s; starting another in %g s", pid,
                                  jobprocess.exit_description(code), BRIDGE_RESTART_DELAY)
                     self._bridge_after = time.monotonic() + BRIDGE_RESTART_DELAY
@@ -354,6 +362,7 @@ class Supervisor:
                 self._sync.discard(pid)
                 jobprocess.kill_group(pid)  # whatever its handler left behind
                 if code != 0 and not self._stopping:
+                    metrics.count_crash("sync")
                     logger.error("sync process %d %s", pid, jobprocess.exit_description(code))
                 if not self._stopping:
                     self._fork_sync()
@@ -362,16 +371,39 @@ class Supervisor:
                 jobprocess.kill_group(pid)  # whatever its handler left behind
                 if code != 0:
                     how = jobprocess.exit_description(code)
-                    self._failed(job, f"The job's worker process {how} before the job finished")
+                    # Only a process that died on a job still running crashed: one ended
+                    # for a dismissal or its time limit had its job ended first.
+                    if self._failed(job, f"The job's worker process {how} before the job "
+                                         "finished"):
+                        metrics.count_crash("job")
+                if metrics.enabled():
+                    self._count_job(job.job_id)
 
-    def _failed(self, job: _Job, message: str) -> None:
-        """Record that the job of a dead (or stuck, now killed) job process failed."""
+    def _count_job(self, job_id: str) -> None:
+        """Count a job whose process ended: its outcome and times, as the store has them."""
+        self._connected = True
+        ended = self.store.get(job_id)
+        if ended is None:
+            return
+        queued = ran = None
+        if ended.started is not None:
+            queued = (ended.started - ended.created).total_seconds()
+            if ended.finished is not None:
+                ran = (ended.finished - ended.started).total_seconds()
+        outcome = ended.status.value if ended.status.finished else "unfinished"
+        metrics.count_job(ended.process_id, outcome, queued, ran)
+
+    def _failed(self, job: _Job, message: str) -> bool:
+        """Record that the job of a dead (or stuck, now killed) job process failed; False
+        when the job had ended already."""
         for folder in self.settings.work_path.glob(f"{job.job_id}-*"):
             _remove_tree(folder)  # it could not remove its own
         self._connected = True
         if self.store.finish(job.job_id, JobStatus.FAILED,
                              error=JobError("NoApplicableCode", message)):
             logger.error("job %s: %s", job.job_id, message)
+            return True
+        return False
 
     def _cancel(self, job_id: str) -> None:
         for pid, job in self._jobs.items():

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import metrics
 from ..core import codec
 from ..core.execution import Environment, ExecutionRequest, Outcome, execute
 from ..exceptions import NoApplicableCode, ServerBusy
@@ -140,7 +141,9 @@ class SyncClient:
                 answer = recv_frame(sock)
             except TimeoutError:
                 answer = None
-        return self._died(request) if answer is None else codec.outcome_from_json(answer)
+        outcome = self._died(request) if answer is None else codec.outcome_from_json(answer)
+        metrics.count_execution(request.process_id, "sync", _outcome_name(outcome))
+        return outcome
 
     def _died(self, request: ExecutionRequest) -> Outcome:
         # The process that died could not remove its working directory.
@@ -172,3 +175,9 @@ class SyncClient:
                     raise ServerBusy("The worker did not start; see the server log") from None
                 self._ensure_worker()
                 time.sleep(0.02)
+
+
+def _outcome_name(outcome: Outcome) -> str:
+    if outcome.error is None:
+        return "succeeded"
+    return "rejected" if outcome.rejected else "failed"

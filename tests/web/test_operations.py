@@ -1,0 +1,250 @@
+"""Operations through the WSGI app: health checks, request ids, /metrics, log formats, and the
+settings that go with them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from wpsd import load_settings
+from wpsd.logs import ContextFilter, JSONFormatter, configure_logging, request_id
+from wpsd.web.metrics import HEADER
+from wpsd.worker.channel import Channel
+from wpsd.worker.embedded import worker_running
+
+ROOT = Path(__file__).resolve().parents[2]
+CAPABILITIES = "/wps?service=WPS&request=GetCapabilities"
+
+
+def wait_for_worker(app) -> None:
+    service = app.extensions["wpsd"]
+    channel = Channel.for_server(service.settings.job_database_url,
+                                 [p.identifier for p in service.registry])
+    deadline = time.monotonic() + 20
+    while not worker_running(channel):
+        assert time.monotonic() < deadline, "the embedded worker did not start"
+        time.sleep(0.05)
+
+
+# ------------------------------------------------------------------ health
+
+
+def test_live_and_ready(app, client):
+    assert client.get("/health/live").get_json() == {"status": "live"}
+    wait_for_worker(app)
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200 and ready.get_json() == {"status": "ready"}
+    assert ready.headers["Cache-Control"] == "no-store"
+
+
+def test_not_ready_without_a_worker(make_app):
+    client = make_app(embedded_worker=False).test_client()
+    assert client.get("/health/live").status_code == 200
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.get_json()["status"] == "not ready"
+    assert "wpsd worker" in ready.get_json()["reason"]
+
+
+def test_not_ready_when_the_store_does_not_answer(app, client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("database is gone")
+
+    monkeypatch.setattr(app.extensions["wpsd"].store, "count", broken)
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.get_json() == {"status": "not ready", "reason": "the job store does not answer"}
+
+
+def test_health_needs_no_authentication(make_app):
+    client = make_app(auth="tokens", embedded_worker=False).test_client()
+    assert client.get(CAPABILITIES).status_code == 401
+    assert client.get("/metrics").status_code == 401  # what a server runs is its own
+    assert client.get("/health/live").status_code == 200
+    assert client.get("/health/ready").status_code == 503  # answered, not refused
+
+
+# ------------------------------------------------------------------ request ids
+
+
+def test_request_ids_are_echoed_or_made(client):
+    given = client.get(CAPABILITIES, headers={HEADER: "abc-123.x"})
+    assert given.headers[HEADER] == "abc-123.x"
+    made = client.get(CAPABILITIES)
+    other = client.get(CAPABILITIES)
+    assert len(made.headers[HEADER]) == 32 and made.headers[HEADER] != other.headers[HEADER]
+    for insane in ("two words", "x" * 200, "<script>", "a\tb"):
+        answered = client.get(CAPABILITIES, headers={HEADER: insane})
+        assert answered.headers[HEADER] != insane and len(answered.headers[HEADER]) == 32
+    # refusals carry one too
+    assert HEADER in client.get("/nothing-here").headers
+
+
+def test_log_lines_of_a_request_carry_its_id(client):
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Keep()
+    handler.addFilter(ContextFilter())
+    logger = logging.getLogger("wpsd")
+    logger.addHandler(handler)
+    try:
+        # a request the server logs an error for
+        client.get("/wps?service=WMS&request=GetCapabilities", headers={HEADER: "req-7"})
+    finally:
+        logger.removeHandler(handler)
+    assert seen and all(record.request_id == "req-7" for record in seen)
+    assert logging.Formatter("%(message)s%(context)s").format(seen[0]).endswith(
+        " [request=req-7]")
+
+
+def test_json_lines():
+    record = logging.LogRecord("wpsd", logging.INFO, __file__, 1, "job %s: %s started",
+                               ("j1", "sleep"), None)
+    record.job_id = "j1"
+    token = request_id.set(None)
+    try:
+        ContextFilter().filter(record)
+    finally:
+        request_id.reset(token)
+    line = json.loads(JSONFormatter().format(record))
+    assert line["message"] == "job j1: sleep started"
+    assert line["job_id"] == "j1" and line["level"] == "INFO" and line["logger"] == "wpsd"
+    assert "request_id" not in line and "context" not in line
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        failed = logging.LogRecord("wpsd", logging.ERROR, __file__, 1, "failed", (),
+                                   sys.exc_info())
+    ContextFilter().filter(failed)
+    assert "ValueError: boom" in json.loads(JSONFormatter().format(failed))["exception"]
+
+
+def test_no_terminal_colours_in_log_files(monkeypatch):
+    from werkzeug import serving
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setattr(serving, "_log_add_style", True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    configure_logging("json")
+    assert serving._log_add_style is False
+    assert isinstance(root.handlers[0].formatter, JSONFormatter)
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def scrape(client) -> dict:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    found = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def count(found: dict, name: str, **labels: str) -> float:
+    return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_count_requests_by_protocol_and_operation(client):
+    key = {"protocol": "wps1", "operation": "GetCapabilities", "status": "200"}
+    before = scrape(client)
+    client.get(CAPABILITIES)
+    client.get(CAPABILITIES)
+    client.get("/wps?service=WPS&version=2.0.0&request=DescribeProcess&identifier=nope")
+    client.get("/processes", headers={"Accept": "application/json"})
+    client.get("/processes", headers={"Accept": "text/html"})
+    client.get("/wps?service=WPS&request=SomethingElse&version=1.0.0")
+    after = scrape(client)
+
+    def delta(**labels: str) -> float:
+        return (count(after, "wpsd_http_requests_total", **labels)
+                - count(before, "wpsd_http_requests_total", **labels))
+
+    assert delta(**key) == 2
+    assert delta(protocol="wps2", operation="DescribeProcess", status="400") == 1
+    assert delta(protocol="ogcapi", operation="processes", status="200") == 1
+    assert delta(protocol="html", operation="processes", status="200") == 1
+    assert delta(protocol="wps1", operation="other", status="501") == 1
+    # the scrape before is counted too
+    assert delta(protocol="other", operation="metrics", status="200") == 1
+    assert "wpsd_jobs_queued" in {name for name, _ in after}
+
+
+def test_metrics_can_be_turned_off(make_app):
+    client = make_app(metrics=False, embedded_worker=False).test_client()
+    assert client.get("/metrics").status_code == 404
+
+
+# ------------------------------------------------------------------ settings
+
+
+def test_unknown_variables_are_named_with_the_likely_setting(caplog):
+    with caplog.at_level(logging.WARNING, logger="wpsd"):
+        settings = load_settings(None, {
+            "WPSD_DATABSE_URL": "sqlite://", "WPSD_MAX_PARALEL_JOBS": "3",
+            "WPSD_ZZZ": "1", "WPSD_CONFIG": "x.toml", "WPSD_TEST_POSTGRES_URL": "x",
+            "WPSD_FUZZ_EXAMPLES": "5", "WPSD_WORKER_SOURCES": "[]", "WPSD_IN_WORKER": "1",
+            "WPSD_SCHEMAS": "x", "WPSD_SCHEMA_CACHE": "x", "WPSD_REQUIRE_BROWSER": "1",
+            "WPSD_METRICS": "false", "WPSD_LOG_FORMAT": "json"})
+    assert settings.metrics is False and settings.log_format == "json"
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 3, warned
+    assert any("WPSD_DATABSE_URL" in m and "did you mean database_url" in m for m in warned)
+    assert any("WPSD_MAX_PARALEL_JOBS" in m and "max_parallel_jobs" in m for m in warned)
+    assert any("WPSD_ZZZ" in m and "did you mean" not in m for m in warned)
+
+
+def test_log_format_is_checked():
+    with pytest.raises(ValueError, match="log_format"):
+        load_settings(None, {"WPSD_LOG_FORMAT": "xml"})
+
+
+def test_wsgi_refuses_a_server_of_no_processes(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WPSD_")}
+    env["WPSD_DATA_DIR"] = str(tmp_path)
+    run = subprocess.run([sys.executable, "-c", "import wpsd.wsgi"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert "no processes to serve" in run.stderr and "WPSD_PROCESSES" in run.stderr
+
+
+def test_metrics_of_jobs_count_crashes_but_not_time_limits(wps, client):
+    from helpers import ASYNC, poll, submit
+
+    before = scrape(client)
+    for name in ("crash", "limited"):
+        _, location = submit(wps, name + ASYNC)
+        poll(wps, location, timeout=30)
+
+    def delta(found: dict, name: str, **labels: str) -> float:
+        return count(found, name, **labels) - count(before, name, **labels)
+
+    deadline = time.monotonic() + 10
+    while True:  # the worker counts a job as it reaps the job's process
+        after = scrape(client)
+        ended = sum(delta(after, "wpsd_executions_total", process=p, mode="async",
+                          outcome="failed") for p in ("crash", "limited"))
+        if ended == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert ended == 2
+    assert delta(after, "wpsd_worker_processes_started_total", kind="job") == 2
+    assert delta(after, "wpsd_worker_processes_crashed_total", kind="job") == 1
+    assert delta(after, "wpsd_job_duration_seconds_count", process="limited") == 1
