@@ -171,6 +171,11 @@ class Settings:
     #: how log lines look: ``text`` or ``json`` (one object a line); ``wpsd serve`` and
     #: ``wpsd worker`` (and gunicorn through wpsd.wsgi) use it
     log_format: str = "text"
+    #: tile URL template of the HTML pages' maps, e.g.
+    #: "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"; empty: no base layer
+    map_tiles: str = ""
+    #: the credit shown for those tiles (OpenStreetMap's terms require one)
+    map_attribution: str = ""
     metadata: ServiceMetadata = field(default_factory=ServiceMetadata)
 
     def __post_init__(self) -> None:

@@ -164,7 +164,7 @@ def current_caller() -> Caller:
 
 
 #: what anyone may ask for: the static files and the health checks (web/health.py)
-_OPEN_ENDPOINTS = ("static", "health_live", "health_ready")
+_OPEN_ENDPOINTS = ("static", "ogcapi.leaflet", "ogcapi.favicon", "health_live", "health_ready")
 
 
 def install_guard(app: Flask, authenticator: Authenticator, settings: Settings) -> None:

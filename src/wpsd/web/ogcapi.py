@@ -39,6 +39,7 @@ from .openapi import (
     MAX_PROCESSES_LIMIT,
     openapi_document,
 )
+from .pages import add_page_routes, bbox_crss, map_tiles, page_csp
 
 logger = logging.getLogger("wpsd")
 JSON_TYPE = "application/json"
@@ -85,12 +86,18 @@ def create_blueprint(service: Service) -> Blueprint:
         """The document as JSON, or rendered as an HTML page for browsers."""
         if wants_html():
             mark_page()
-            return Response(render_template(
+            tiles = map_tiles(service.settings)
+            page = Response(render_template(
                 template, document=document, base=base(), title=title,
                 service_title=service.settings.metadata.title,
-                user=current_caller().name, **context),
+                user=current_caller().name, map_tiles=tiles,
+                map_attribution=getattr(service.settings, "map_attribution", ""), **context),
                 content_type="text/html; charset=utf-8")
+            page.headers["Content-Security-Policy"] = page_csp(tiles)
+            return page
         return jsonify(document)
+
+    add_page_routes(bp)
 
     @bp.errorhandler(WPSError)
     def wps_error(error: WPSError) -> Response:
@@ -151,7 +158,8 @@ def create_blueprint(service: Service) -> Blueprint:
     def process(process_id: str) -> Response:
         found = service.get_process(process_id, caller=current_caller())
         description = encode.process_description(found, base(), service.supports_jobs(found))
-        return answer(description, "process.html", found.title, process=description)
+        return answer(description, "process.html", found.title, process=description,
+                      crss=bbox_crss(found))
 
     @bp.post("/processes/<process_id>/execution")
     def execute(process_id: str) -> Response:

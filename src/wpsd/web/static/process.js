@@ -1,5 +1,99 @@
 // The process form: builds an OGC API execute request from the fields and submits a job.
+// Bounding-box and GeoJSON inputs get a map (map.js): a drawn shape fills the text field,
+// and what is typed or uploaded there is drawn.
+"use strict";
 const form = document.getElementById("execute");
+
+function parseNumbers(text) {
+  return text.split(/[\s,;]+/).filter((part) => part !== "").map(Number);
+}
+
+function round(value) {
+  return Number(value.toFixed(6));
+}
+
+function bboxMap(field, element) {
+  const text = field.querySelector("input[type=text]");
+  const crs = field.querySelector("select");
+  const map = WpsdMap.create(element);
+  let drawn = null;
+  const group = WpsdMap.drawTools(map, ["rectangle"], (layers) => {
+    drawn = layers.getLayers()[0] || null;
+    fill();
+  }, true);
+  function fill() {
+    if (!drawn) { text.value = ""; return; }
+    if (!WpsdMap.drawable(crs.value)) return;  // the map cannot convert to this CRS
+    text.value = WpsdMap.boundsToBox(drawn.getBounds(), crs.value).map(round).join(",");
+  }
+  function draw() {
+    const bounds = WpsdMap.boxToBounds(parseNumbers(text.value), crs.value);
+    group.clearLayers();
+    drawn = null;
+    if (bounds) {
+      drawn = L.rectangle(bounds, WpsdMap.STYLE);
+      group.addLayer(drawn);
+      WpsdMap.show(map, bounds);
+    }
+  }
+  text.addEventListener("change", draw);
+  // Another CRS: the box on the map stays where it is, its numbers change.
+  crs.addEventListener("change", () => { if (drawn) fill(); else draw(); });
+}
+
+function geoJSONMap(field, element) {
+  const text = field.querySelector("textarea");
+  const media = field.querySelector("select");
+  const map = WpsdMap.create(element);
+  const group = WpsdMap.drawTools(map, ["point", "polygon", "rectangle"], (layers) => {
+    const shapes = layers.getLayers();
+    text.value = shapes.length ? JSON.stringify(layers.toGeoJSON(), null, 1) : "";
+    const geo = [...media.options].find((option) => option.value.includes("geo+json"));
+    if (geo) media.value = geo.value;
+  }, false);
+  function draw() {
+    let document;
+    try { document = JSON.parse(text.value); } catch (e) { return; }
+    if (!WpsdMap.isGeoJSON(document)) return;
+    group.clearLayers();
+    try {
+      const layer = WpsdMap.geoJSONLayer(document, WpsdMap.STYLE);
+      layer.eachLayer((shape) => group.addLayer(shape));
+      WpsdMap.show(map, group);
+    } catch (e) { /* not drawable: left to the server to judge */ }
+  }
+  text.addEventListener("change", draw);
+  const upload = field.querySelector("input[type=file]");
+  if (upload) {
+    upload.addEventListener("change", async () => {
+      const file = upload.files[0];
+      if (!file) return;
+      text.value = await file.text();
+      draw();
+    });
+  }
+}
+
+for (const element of document.querySelectorAll("[data-map]")) {
+  const field = element.closest("[data-input]");
+  if (typeof L === "undefined") { element.hidden = true; continue; }  // no map library
+  if (element.dataset.map === "bbox") bboxMap(field, element); else geoJSONMap(field, element);
+}
+
+function problem(status, text) {
+  // One message for an error: the detail of the problem document (not its JSON twice).
+  let detail = text;
+  try {
+    const doc = JSON.parse(text);
+    detail = doc.detail || doc.title || text;
+  } catch (e) { /* not JSON: shown as it is */ }
+  const box = document.createElement("p");
+  box.className = "error";
+  box.id = "error";
+  box.textContent = `${detail} (HTTP ${status})`;
+  return box;
+}
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const inputs = {};
@@ -10,28 +104,35 @@ form.addEventListener("submit", async (event) => {
     const text = control.value.trim();
     if (!text) continue;
     if (kind === "number" || kind === "integer") inputs[id] = Number(text);
-    else if (kind === "bbox") inputs[id] = {bbox: text.split(",").map(Number)};
-    else if (kind === "complex") {
+    else if (kind === "bbox") {
+      inputs[id] = {bbox: parseNumbers(text),
+                    crs: field.querySelector(`[name="${id}-crs"]`).value};
+    } else if (kind === "complex") {
       const mediaType = field.querySelector(`[name="${id}-mediaType"]`).value;
       let value = text;
       if (mediaType.includes("json")) { try { value = JSON.parse(text); } catch (e) {} }
       inputs[id] = {value: value, mediaType: mediaType};
     } else inputs[id] = text;
   }
+  const outcome = document.getElementById("outcome");
+  outcome.replaceChildren();
   const response = await fetch(form.dataset.url, {
     method: "POST",
     headers: {"Content-Type": "application/json", "Accept": "application/json",
               "Prefer": "respond-async"},
     body: JSON.stringify({inputs: inputs, response: "document"}),
   });
-  const outcome = document.getElementById("outcome");
   if (response.status === 201) {
-    window.location = response.headers.get("Location") + "?f=html";
+    // A page of its own, in the history: the job page can be bookmarked and reloaded.
+    window.location.assign(response.headers.get("Location") + "?f=html");
+  } else if (response.ok) {
+    // Executed at once (a process that keeps no jobs): its results, shown here.
+    const section = document.createElement("div");
+    section.id = "results-body";
+    outcome.appendChild(section);
+    WpsdResults.render(section, await response.json());
   } else {
-    const text = await response.text();
-    outcome.innerHTML = "";
-    const pre = document.createElement("pre");
-    pre.textContent = `HTTP ${response.status}\n${text}`;
-    outcome.appendChild(pre);
+    outcome.appendChild(problem(response.status, await response.text()));
+    outcome.scrollIntoView({block: "nearest"});
   }
 });

@@ -1,0 +1,71 @@
+"""What the HTML pages need besides their templates: the map library, the icon, map settings.
+
+Leaflet is a dependency (the XStatic-Leaflet package), served from its package directory, so
+the pages work without internet and the repository holds none of its code. A page with a map
+may show tiles of one operator-chosen server (the ``map_tiles`` URL template); its CSP then
+allows images from that origin, and only those.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, send_from_directory
+
+from ..datatypes.crs import crs_code, crs_uri
+from ..datatypes.inputs import BoundingBoxInput
+from ..processes.process import Process
+from .headers import PAGE_CSP
+
+_STATIC = Path(__file__).with_name("static")
+
+
+def _leaflet_dir() -> str | None:
+    try:
+        from xstatic.pkg import leaflet  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - a dependency; the forms work without their maps
+        return None
+    return str(leaflet.BASE_DIR)
+
+
+def add_page_routes(bp: Blueprint) -> None:
+    """``/vendor/leaflet/...`` (the map library) and ``/favicon.ico``."""
+
+    @bp.get("/vendor/leaflet/<path:filename>")
+    def leaflet(filename: str) -> Response:
+        folder = _leaflet_dir()
+        if folder is None:
+            abort(404)
+        return send_from_directory(folder, filename, max_age=86400)
+
+    @bp.get("/favicon.ico")
+    def favicon() -> Response:
+        return send_from_directory(_STATIC, "favicon.svg", mimetype="image/svg+xml",
+                                   max_age=86400)
+
+
+def map_tiles(settings: Any) -> str:
+    """The tile URL template of the maps ('' for none: shapes on a blank map)."""
+    value = getattr(settings, "map_tiles", "") or ""
+    return value if urlsplit(value).scheme in ("http", "https") else ""
+
+
+def page_csp(tiles: str) -> str:
+    """The CSP of our pages; with tiles, their origin may serve images too."""
+    if not tiles:
+        return PAGE_CSP
+    parts = urlsplit(tiles)
+    # {s} subdomains ({s}.tile.openstreetmap.org) become a wildcard host
+    host = parts.netloc.replace("{s}", "*")
+    if "{" in host:  # a template placeholder elsewhere in the host: any host of the scheme
+        host = "*"
+    return PAGE_CSP.replace("img-src 'self' data:",
+                            f"img-src 'self' data: {parts.scheme}://{host}")
+
+
+def bbox_crss(process: Process) -> dict[str, list[tuple[str, str]]]:
+    """For each bounding-box input, the CRSs it takes (URI and short name), its default first."""
+    return {i.identifier: [(crs_uri(c), crs_code(c)) for c in i.crss]
+            for i in process.inputs if isinstance(i, BoundingBoxInput)}
