@@ -7,16 +7,19 @@ import itertools
 import json
 import logging
 import os
+import sys
+from collections.abc import Callable
 
 import click
 
+from . import progress
 from .backends.notify import notifier_for
 from .backends.outputs import open_storage
 from .backends.sql import SQLJobStore
 from .backends.users import SQLUserStore
 from .config import Settings, load_settings
 from .core.execution import ExecutionRequest, Outcome
-from .core.job import JobStatus
+from .core.job import Job, JobStatus
 from .core.service import Service
 from .fetch import environment
 from .logs import configure_logging
@@ -96,6 +99,9 @@ def jobs(ctx: click.Context, config_path: str | None) -> None:
     The store is the server's: give its config file (whose processes decide the default
     data_dir), or set data_dir or database_url.
     """
+    if ctx.invoked_subcommand == "watch":
+        ctx.obj = config_path  # watch may follow a server over HTTP: it opens what it needs
+        return
     settings, registry, store = _open_store(ctx, config_path, "jobs")
     storage = open_storage(settings)
     # No worker runs here: dismissals reach every worker of this user on this host.
@@ -143,10 +149,15 @@ def _state(status: JobStatus) -> str:
 @click.option("--process", "process_id", help="Only jobs of this process.")
 @click.option("--owner", help="Only jobs of this user ('' for the anonymous tenant's).")
 @click.option("--limit", default=50, show_default=True)
+@click.option("--follow", is_flag=True,
+              help="Show the running and queued jobs' progress live, until interrupted.")
 @click.pass_obj
 def list_jobs(service: Service, status: tuple[str, ...], process_id: str | None,
-              owner: str | None, limit: int) -> None:
+              owner: str | None, limit: int, follow: bool) -> None:
     """The newest jobs first."""
+    if follow:
+        _watch(_from_store(service, ()), follow=True)
+        return
     found = service.store.list_jobs(statuses=list(dict.fromkeys(_STATES[s] for s in status)),
                                     process_ids=[process_id] if process_id else [], limit=limit,
                                     owner=owner)
@@ -175,6 +186,60 @@ def show(service: Service, job_id: str) -> None:
         "outputs": [o["identifier"] for o in job.outputs or []],
     }
     click.echo(json.dumps(record, indent=2, default=str))
+
+
+@jobs.command()
+@click.argument("job_ids", nargs=-1)
+@click.option("--url", help="Follow the jobs of the server at this URL (its OGC API), "
+                            "not of the local job store.")
+@click.option("--token", envvar="WPSD_TOKEN", help="Bearer token for --url (also WPSD_TOKEN).")
+@click.option("--interval", default=0.5, show_default=True, help="Seconds between looks.")
+@click.pass_context
+def watch(ctx: click.Context, job_ids: tuple[str, ...], url: str | None, token: str | None,
+          interval: float) -> None:
+    """Progress bars of JOB_IDS (default: every running and queued job) until they end."""
+    if url:
+        fetch = progress.over_http(url, job_ids, token)
+    else:
+        settings, registry, store = _open_store(ctx, ctx.obj, "jobs")
+        storage = open_storage(settings)
+        service = Service(settings, registry, store, storage, _NoExecutions(),
+                          environment(settings, storage), BroadcastNotifier())
+        fetch = _from_store(service, job_ids)
+    _watch(fetch, follow=not job_ids, interval=interval)
+
+
+def _from_store(service: Service, job_ids: tuple[str, ...]
+                ) -> Callable[[], list[progress.JobView]]:
+    def view(job: Job) -> progress.JobView:
+        return progress.JobView(job.id, job.process_id, _state(job.status), job.progress,
+                                job.message)
+
+    def fetch() -> list[progress.JobView]:
+        if not job_ids:
+            active = service.store.list_jobs(statuses=[JobStatus.RUNNING, JobStatus.ACCEPTED],
+                                             limit=100)
+            return [view(job) for job in active]
+        found = []
+        for job_id in job_ids:
+            job = service.get_job(job_id)
+            if job is None:
+                raise click.ClickException(f"no job {job_id}")
+            found.append(view(job))
+        return found
+
+    return fetch
+
+
+def _watch(fetch: Callable[[], list[progress.JobView]], follow: bool,
+           interval: float = 0.5) -> None:
+    out = sys.stdout
+    try:
+        ended = progress.watch(fetch, out, out.isatty(), interval, follow)
+    except KeyboardInterrupt:
+        return
+    if any(job.status != "successful" for job in ended):
+        raise SystemExit(1)  # a script can tell a failed or dismissed job
 
 
 @jobs.command()

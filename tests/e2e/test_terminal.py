@@ -1,0 +1,108 @@
+"""Progress bars in a terminal: `wpsd jobs watch` and `wpsd jobs list --follow`, read from a
+pseudo-terminal (and from a pipe) while the demo server runs real jobs."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+WPSD = str(Path(sys.executable).with_name("wpsd"))
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def submit(base: str, delay: float) -> str:
+    response = requests.post(f"{base}/processes/sleep/execution",
+                             json={"inputs": {"delay": delay}},
+                             headers={"Prefer": "respond-async"}, timeout=10)
+    assert response.status_code == 201, response.text
+    return str(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def in_terminal(command: list[str], env: dict[str, str], until: str | None = None,
+                timeout: float = 30) -> tuple[str, int | None]:
+    """Run a command with a pty as its terminal; what it wrote, and its exit code (None when
+    it was interrupted after writing ``until``)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    output = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the terminal closed: the command ended
+                    break
+                output += chunk
+            if until is not None and until in ANSI.sub("", output.decode(errors="replace")):
+                os.killpg(proc.pid, signal.SIGINT)
+                proc.wait(timeout=10)
+                return output.decode(errors="replace"), None
+            if proc.poll() is not None and not ready:
+                break
+        else:
+            raise AssertionError("the command did not end:\n" + output.decode(errors="replace"))
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return output.decode(errors="replace"), proc.wait(timeout=10)
+
+
+def test_watch_draws_live_progress_bars_in_a_terminal(demo_server):
+    base = demo_server.url.removesuffix("/wps")
+    env = dict(os.environ, WPSD_DATA_DIR=str(demo_server.workdir.parent))
+    job_id = submit(base, 2.0)
+    text, code = in_terminal([WPSD, "jobs", "watch", "--interval", "0.1", job_id], env)
+    assert code == 0, text
+    # Redrawn in place: the cursor goes back up over the bar it drew before.
+    assert "\x1b[1F" in text
+    frames = [ANSI.sub("", frame) for frame in text.split("\x1b[1F")]
+    percents = [int(m.group(1)) for frame in frames
+                for m in [re.search(r"\]\s+(\d+)%", frame)] if m]
+    assert percents == sorted(percents) and 0 < len(set(percents)) and percents[-1] == 100
+    assert any(0 < p < 100 for p in percents), percents  # seen while it ran
+    assert re.search(r"\[#{30}\] 100%\s+successful", frames[-1])
+    assert job_id[:8] in frames[-1] and "sleep" in frames[-1]
+
+
+def test_watch_over_http_writes_a_line_per_change_into_a_pipe(demo_server):
+    base = demo_server.url.removesuffix("/wps")
+    job_id = submit(base, 1.0)
+    done = subprocess.run([WPSD, "jobs", "watch", "--url", base, "--interval", "0.1", job_id],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "\x1b" not in done.stdout  # no terminal codes into a pipe
+    assert len(lines) == len(set(lines)) >= 2  # only changes are written
+    assert lines[-1].startswith(job_id[:8]) and "successful" in lines[-1]
+
+
+def test_a_failed_watch_exits_non_zero(demo_server):
+    base = demo_server.url.removesuffix("/wps")
+    job_id = submit(base, 30.0)
+    requests.delete(f"{base}/jobs/{job_id}", timeout=10)
+    done = subprocess.run([WPSD, "jobs", "watch", "--url", base, job_id], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 1 and "dismissed" in done.stdout
+
+
+def test_list_follow_shows_running_jobs_until_interrupted(demo_server):
+    base = demo_server.url.removesuffix("/wps")
+    env = dict(os.environ, WPSD_DATA_DIR=str(demo_server.workdir.parent))
+    job_id = submit(base, 3.0)
+    text, code = in_terminal([WPSD, "jobs", "list", "--follow"], env, until=job_id[:8])
+    assert code is None and "sleep" in ANSI.sub("", text)
+    requests.delete(f"{base}/jobs/{job_id}", timeout=10)
