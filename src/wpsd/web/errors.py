@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, g, has_request_context, jsonify, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, SecurityError
 
 from ..exceptions import InvalidParameterValue, NoApplicableCode, OperationNotSupported, WPSError
 from ..protocol.ogcapi import encode as ogcapi_encode
@@ -36,6 +36,10 @@ def _from_http(exc: HTTPException) -> WPSError:
         return OperationNotSupported(
             "Only GET (KVP) and POST (XML) requests are accepted", "request", status=405
         )
+    if isinstance(exc, SecurityError):
+        # Werkzeug's text repeats the client's Host header; say it without echoing it.
+        return NoApplicableCode("The Host header names a host this server does not serve",
+                                status=status)
     return NoApplicableCode(exc.description or exc.name, status=status)
 
 
@@ -48,7 +52,8 @@ def register_error_handlers(app: Flask) -> None:
             return exc  # an unknown path is not a WPS request: plain 404
         if not request.path.startswith("/wps"):
             # Routing errors (405) of the OGC API paths never reach its blueprint's handlers.
-            error = NoApplicableCode(exc.description or exc.name, status=exc.code or 500)
+            error = (_from_http(exc) if isinstance(exc, SecurityError)
+                     else NoApplicableCode(exc.description or exc.name, status=exc.code or 500))
             response = jsonify(ogcapi_encode.exception(error, request.path))
             response.status_code = exc.code or 500
             if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
