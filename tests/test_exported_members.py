@@ -13,6 +13,6 @@ def test_public_names():
     # subpackages are importable but the public API is the names above
     assert exported - expected <= {
         "backends", "callbacks", "config", "core", "datatypes", "exceptions", "fetch", "formats",
-        "logs", "metrics",
+        "compat", "logs", "metrics",
         "outbound", "ports", "processes", "protocol", "web", "worker",
     }

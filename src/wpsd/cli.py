@@ -42,16 +42,21 @@ def main() -> None:
 @click.option("--host", default="localhost", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--debug", is_flag=True, help="Flask debug mode: reloader and debugger.")
+@click.option("--pywps", "pywps_modules", multiple=True, metavar="MODULE",
+              help="A module of PyWPS processes (repeatable; MODULES may hold them too).")
+@click.option("--pywps-config", type=click.Path(exists=True, dir_okay=False),
+              help="A pywps.cfg: its keys with a wpsd meaning are the default settings.")
 def serve(modules: tuple[str, ...], config_path: str | None, host: str, port: int,
-          debug: bool) -> None:
+          debug: bool, pywps_modules: tuple[str, ...], pywps_config: str | None) -> None:
     """Serve the processes of MODULES (dotted names or .py files) with Flask's server.
 
     For production, use a WSGI server with the ``wpsd.wsgi:application`` entry point.
     """
     level = logging.DEBUG if debug else logging.INFO
     configure_logging("text", level)
-    settings = load_settings(config_path, os.environ)
+    settings = load_settings(config_path, _environ(pywps_config))
     configure_logging(settings.log_format, level)
+    modules = (*modules, *pywps_modules)
     if modules:
         settings = dataclasses.replace(settings, processes=settings.processes + modules)
     if not settings.processes:
@@ -62,11 +67,24 @@ def serve(modules: tuple[str, ...], config_path: str | None, host: str, port: in
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wpsd: http://{host}:{port}/wps?service=WPS&request=GetCapabilities")
     app.run(host=host, port=port, debug=debug, threaded=True)
+
+
+def _environ(pywps_config: str | None) -> dict[str, str]:
+    """The environment settings are read from, with the --pywps-config option's file."""
+    environ = dict(os.environ)
+    if pywps_config:
+        environ["WPSD_PYWPS_CONFIG"] = pywps_config
+    return environ
+
+
 @main.command()
 @click.argument("modules", nargs=-1)
 @click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               envvar="WPSD_CONFIG", help="TOML settings file (also WPSD_CONFIG).")
-def worker(modules: tuple[str, ...], config_path: str | None) -> None:
+@click.option("--pywps-config", type=click.Path(exists=True, dir_okay=False),
+              help="A pywps.cfg: its keys with a wpsd meaning are the default settings.")
+def worker(modules: tuple[str, ...], config_path: str | None,
+           pywps_config: str | None) -> None:
     """Run the executions of a server's processes on this host.
 
     For servers behind gunicorn or mod_wsgi: run one per host, with the same settings as the
@@ -76,7 +94,7 @@ def worker(modules: tuple[str, ...], config_path: str | None) -> None:
     from .worker.main import run_worker
 
     configure_logging()
-    settings = load_settings(config_path, os.environ)
+    settings = load_settings(config_path, _environ(pywps_config))
     configure_logging(settings.log_format)
     sources = [*settings.processes, *modules]
     if not sources:

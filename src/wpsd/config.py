@@ -176,6 +176,9 @@ class Settings:
     map_tiles: str = ""
     #: the credit shown for those tiles (OpenStreetMap's terms require one)
     map_attribution: str = ""
+    #: a PyWPS configuration file (pywps.cfg): its keys that have a wpsd meaning are the
+    #: defaults of the settings they map to (see "Coming from PyWPS" in the README)
+    pywps_config: Path | None = None
     metadata: ServiceMetadata = field(default_factory=ServiceMetadata)
 
     def __post_init__(self) -> None:
@@ -297,14 +300,16 @@ def load_settings(
             values = tomllib.load(fh)
         base = Path(path).resolve().parent
         # Relative paths in a config file are relative to that file, like imports.
-        for key in ("data_dir", "workdir", "output_dir"):
+        for key in ("data_dir", "workdir", "output_dir", "pywps_config"):
             if key in values:
                 values[key] = base / values[key]
         for key in ("output_storage_options", "process_roles"):
             if isinstance(values.get(key), dict):
                 values[key] = json.dumps(values[key])
+        # `pywps` names modules of PyWPS processes: `processes` finds them as well.
         values["processes"] = [
-            str(base / p) if str(p).endswith(".py") else p for p in values.get("processes", [])
+            str(base / p) if str(p).endswith(".py") else p
+            for p in [*values.get("processes", []), *values.pop("pywps", [])]
         ]
     env = os.environ if environ is None else environ
     fields = {f.name: f for f in dataclasses.fields(Settings)}
@@ -314,6 +319,8 @@ def load_settings(
         if raw is not None and name != "metadata":
             values[name] = raw
     meta = values.pop("metadata", {})
+    if values.get("pywps_config"):
+        _apply_pywps_config(Path(values["pywps_config"]), values, meta)
     unknown = set(values) - set(fields)
     if unknown:
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
@@ -326,6 +333,24 @@ def load_settings(
         **{k: _cast(meta_fields[k].type, v, k) for k, v in meta.items()}
     )
     return Settings(metadata=metadata, **kwargs)
+
+
+def _apply_pywps_config(path: Path, values: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Fill in, from a pywps.cfg, the settings that neither the file nor the environment
+    set, and say which of its keys mean nothing to wpsd."""
+    from .compat.pywps.config import read_pywps_config
+
+    found = read_pywps_config(path)
+    for key, value in found.settings.items():
+        values.setdefault(key, value)
+    for key, value in found.metadata.items():
+        meta.setdefault(key, value)
+    if found.ignored:
+        logging.getLogger("wpsd").warning("%s: ignored, having no wpsd meaning: %s", path,
+                                          ", ".join(found.ignored))
+    # Processes that read pywps.configuration themselves find the same file, here and in the
+    # worker and jobs this process starts (they inherit its environment).
+    os.environ.setdefault("PYWPS_CFG", str(path.resolve()))
 
 
 def _warn_unknown_variables(env: Mapping[str, str], fields: Mapping[str, Any]) -> None:

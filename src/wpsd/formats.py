@@ -44,13 +44,19 @@ class Format:
         return self.mime_type
 
     @property
+    def media_type(self) -> str:
+        """The mime type without its parameters, lower case: ``application/metalink+xml``
+        of ``application/metalink+xml; version=4.0``."""
+        return self.mime_type.split(";", 1)[0].strip().lower()
+
+    @property
     def is_xml(self) -> bool:
-        mt = self.mime_type.lower()
+        mt = self.media_type
         return mt in ("text/xml", "application/xml") or mt.endswith("+xml")
 
     @property
     def is_json(self) -> bool:
-        mt = self.mime_type.lower()
+        mt = self.media_type
         return mt == "application/json" or mt.endswith("+json")
 
     @property

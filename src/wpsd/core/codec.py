@@ -113,12 +113,14 @@ def load_execute(blob: bytes) -> Execute:
 
 def request_to_json(request: ExecutionRequest) -> dict[str, Any]:
     return {"job_id": request.job_id, "process_id": request.process_id,
-            "inputs": _inputs(request.inputs), "outputs": [vars(o) for o in request.outputs]}
+            "inputs": _inputs(request.inputs), "outputs": [vars(o) for o in request.outputs],
+            "output_url": request.output_url}
 
 
 def request_from_json(data: dict[str, Any]) -> ExecutionRequest:
     return ExecutionRequest(data["job_id"], data["process_id"], _uninputs(data["inputs"]),
-                            tuple(OutputRequest(**o) for o in data["outputs"]))
+                            tuple(OutputRequest(**o) for o in data["outputs"]),
+                            output_url=data.get("output_url", ""))
 
 
 def outputs_to_json(outputs: tuple[ProducedOutput, ...]) -> list[dict[str, Any]]:

@@ -58,14 +58,18 @@ logger = logging.getLogger("wpsd")
 class ExecutionRequest:
     """What to run: a process, its inputs as the client gave them, the outputs it asked for.
 
-    ``outputs`` empty means every output, by value. ``job_id`` names the working directory and
-    the stored outputs; for a synchronous execution it is a fresh id with no job record.
+    ``outputs`` empty means every output, in its default transmission (by value unless the
+    output is declared ``as_reference``). ``job_id`` names the working directory and the
+    stored outputs; for a synchronous execution it is a fresh id with no job record.
     """
 
     job_id: str
     process_id: str
     inputs: tuple[DataInput, ...] = ()
     outputs: tuple[OutputRequest, ...] = ()
+    #: where outputs kept by reference are served (the URL a key is appended to), for the
+    #: links of files a handler keeps itself (:meth:`ExecutionContext.store_file`)
+    output_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,10 +152,15 @@ def execute(
         except WPSError as exc:
             log.info("job %s: %s rejected: %s", job_id, process.identifier, exc.text)
             return Outcome.failure(exc, rejected=True)
+
+        def store_file(name: str, data: bytes | Path, fmt: Format) -> str:
+            key = env.storage.store(job_id, name, data, fmt)
+            return env.storage.url(key) or request.output_url + key
+
         context = ExecutionContext(
             _workdir=workdir, job_id=job_id, logger=log,
             output_formats={s.output.identifier: s.format for s in selected if s.format},
-            input_uoms=uoms,
+            input_uoms=uoms, _store=store_file,
         )
         if progress is not None:
             context._progress = progress
@@ -197,7 +206,9 @@ def select_outputs(process: Process, requests: Sequence[OutputRequest]
                    ) -> list[SelectedOutput]:
     """The outputs to deliver: those requested (format and unit checked), or all of them."""
     chosen = []
-    for req in requests or [OutputRequest(o.identifier) for o in process.outputs]:
+    defaults = [OutputRequest(o.identifier, as_reference=getattr(o, "as_reference", False))
+                for o in process.outputs]
+    for req in requests or defaults:
         output = process.output(req.identifier)
         if output is None:
             raise NoSuchOutput(

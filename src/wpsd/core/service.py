@@ -46,10 +46,14 @@ logger = logging.getLogger("wpsd")
 QUICK_JOB_WAIT = 3.0
 
 
-def execution_request(request: Execute, job_id: str) -> ExecutionRequest:
-    """The protocol-neutral part of a client's Execute: what the worker needs to run it."""
+def execution_request(request: Execute, job_id: str, output_url: str = "") -> ExecutionRequest:
+    """The protocol-neutral part of a client's Execute: what the worker needs to run it.
+
+    ``output_url`` is where the outputs kept by reference are served, for the links of files
+    a handler keeps itself (a metalink's).
+    """
     return ExecutionRequest(job_id, request.identifier, tuple(request.inputs),
-                            tuple(request.outputs))
+                            tuple(request.outputs), output_url)
 
 
 class Service:
@@ -170,9 +174,10 @@ class Service:
             raise InvalidParameterValue(
                 "status=true needs storeExecuteResponse=true (OGC 05-007r7 table 51)", "status"
             )
-        execution = execution_request(request, str(uuid.uuid4()))
+        execution = execution_request(request, str(uuid.uuid4()), output_url)
         selected = check_request(process, execution, self.env)
-        if caller.name and any(o.as_reference for o in request.outputs):
+        # (selected, not request.outputs: an output may be declared by reference by default)
+        if caller.name and any(s.request.as_reference for s in selected):
             # Outputs kept by reference are served to their owner only; a job's record says
             # whose it is, and this one is recorded before it can write any.
             self.store.record_owner(execution.job_id, caller.name)

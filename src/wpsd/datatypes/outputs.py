@@ -32,6 +32,8 @@ class ComplexOutput(Description):
     """
 
     formats: Sequence[Format] = ()
+    #: whether it is returned by reference when the client does not say (names no outputs)
+    as_reference: bool = False
 
     def __post_init__(self) -> None:
         if not self.formats:

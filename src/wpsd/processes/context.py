@@ -10,6 +10,8 @@ from pathlib import Path
 from ..formats import Format
 
 ProgressCallback = Callable[[int, str], None]
+#: keeps a file beside the execution's outputs: (name, bytes or a file, format) -> its URL
+StoreFile = Callable[[str, bytes | Path, Format], str]
 
 
 def _ignore_progress(percent: int, message: str) -> None:
@@ -29,6 +31,7 @@ class ExecutionContext:
     #: the unit of measure the client gave, per literal input
     input_uoms: Mapping[str, str] = field(default_factory=dict)
     _progress: ProgressCallback = field(default=_ignore_progress, repr=False)
+    _store: StoreFile | None = field(default=None, repr=False)
 
     @property
     def workdir(self) -> Path:
@@ -41,3 +44,14 @@ class ExecutionContext:
         value = int(max(0, min(100, percent)))
         self.logger.info("job %s: progress %d%% %s", self.job_id, value, message)
         self._progress(value, message)
+
+    def store_file(self, name: str, data: bytes | Path, fmt: Format) -> str:
+        """Keep a file with the execution's outputs and return the URL it is served at.
+
+        For documents that link to files of their own, such as a metalink: the file is kept,
+        served and deleted as outputs asked for by reference are. ``name`` is the file name
+        without its extension (the format's ``extension`` is added).
+        """
+        if self._store is None:
+            raise RuntimeError("this execution keeps no files")
+        return self._store(name, data, fmt)

@@ -56,16 +56,30 @@ def load_processes(target: str) -> list[Process]:
     """The processes a module offers: its ``processes`` list, or else every Process it defines.
 
     ``target`` is a dotted module name (``my_package.processes``) or a path to a ``.py`` file.
+    PyWPS ``Process`` instances among them are served as they are (see
+    :mod:`wpsd.compat.pywps`).
     """
     module = _import(target)
     declared = getattr(module, "processes", None)
     if declared is not None:
         found = list(declared)
     else:
-        found = [v for v in vars(module).values() if isinstance(v, Process)]
+        found = [v for v in vars(module).values() if isinstance(v, Process) or is_pywps(v)]
+    if any(is_pywps(p) for p in found):
+        # Imported only now: PyWPS is an optional extra, and the module imported it already.
+        from ..compat.pywps import from_pywps
+
+        found = [from_pywps(p, module.__name__) if is_pywps(p) else p for p in found]
     if not found or not all(isinstance(p, Process) for p in found):
         raise ValueError(f"{target!r} defines no wpsd processes")
     return found
+
+
+def is_pywps(value: object) -> bool:
+    """Whether ``value`` is a PyWPS process (``pywps.Process`` or a subclass), found without
+    importing PyWPS."""
+    return any(cls.__module__.split(".")[0] == "pywps" and cls.__name__ == "Process"
+               for cls in type(value).__mro__)
 
 
 def _import(target: str) -> ModuleType:

@@ -106,7 +106,8 @@ def run_job(job: Job, settings: Settings, registry: ProcessRegistry, store: JobS
 
     started = time.monotonic()
     try:
-        outcome = execute(process, execution_request(job.request, job_id), env, progress)
+        outcome = execute(process, execution_request(job.request, job_id, job.output_url), env,
+                          progress)
     except Exception:  # a bug of ours fails the job, never leaves it running
         logger.exception("job %s: could not run", job_id)
         outcome = Outcome.failure(NoApplicableCode("The job could not run"))
