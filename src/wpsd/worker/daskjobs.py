@@ -180,6 +180,9 @@ class _Bridge:
         self.claimer = claimer
         self.process_ids = process_ids
         self.inflight: dict[str, Future[str]] = {}
+        #: jobs submitted that no launcher has taken over yet: this bridge keeps their
+        #: heartbeat, since a task may wait a while for a launcher that is still starting
+        self.waiting: set[str] = set()
         # A task that ends frees a thread of the cluster: the client's thread says so here,
         # so that the next job is submitted at once rather than at the next poll.
         self._ended_r, self._ended_w = os.pipe()
@@ -202,6 +205,7 @@ class _Bridge:
             if time.monotonic() >= next_poll:
                 next_poll, due = time.monotonic() + POLL_INTERVAL, True
             try:
+                self._keep_waiting_alive()
                 self._report_failed_tasks()
                 if due:
                     due = self._submit()
@@ -222,7 +226,15 @@ class _Bridge:
             fire_and_forget(future)  # runs on even if this bridge goes away
             future.add_done_callback(self._ended)
             self.inflight[job.id] = future
+            self.waiting.add(job.id)
         return len(claimed) == room
+
+    def _keep_waiting_alive(self) -> None:
+        for job_id in list(self.waiting):
+            # A no-op hand-over that refreshes the heartbeat while this bridge holds the job;
+            # once a launcher took it (or it ended), it matches nothing and is dropped.
+            if not self.store.reassign(job_id, self.claimer, self.claimer):
+                self.waiting.discard(job_id)
 
     def _report_failed_tasks(self) -> None:
         for job_id, future in list(self.inflight.items()):
