@@ -207,6 +207,17 @@ def show(service: Service, job_id: str) -> None:
 
 
 @jobs.command()
+@click.argument("job_id")
+@click.pass_obj
+def log(service: Service, job_id: str) -> None:
+    """What the job's handler logged (its traceback, if it failed, is in the worker's log)."""
+    job = service.get_job(job_id)
+    if job is None:
+        raise click.ClickException(f"no job {job_id}")
+    click.echo(service.store.job_log(job.id) or "", nl=False)
+
+
+@jobs.command()
 @click.argument("job_ids", nargs=-1)
 @click.option("--url", help="Follow the jobs of the server at this URL (its OGC API), "
                             "not of the local job store.")

@@ -94,6 +94,14 @@ class JobStore(Protocol):
         ``from_worker`` held it (of two attempts to run a job, one takes it over)."""
         ...
 
+    def append_log(self, job_id: str, text: str) -> None:
+        """Add lines to a job's log."""
+        ...
+
+    def job_log(self, job_id: str) -> str | None:
+        """What the job's handler logged, or None for an unknown job."""
+        ...
+
     def update_progress(self, job_id: str, progress: int, message: str) -> bool:
         """Record progress of a running job; False when the job is no longer running."""
         ...

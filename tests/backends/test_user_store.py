@@ -116,7 +116,7 @@ def test_a_version_1_store_is_migrated(store_url):
         assert SQLUserStore(store).add("dave")
         with store.connection() as conn:
             assert conn.execute(sa.select(schema_version.c.version)).scalar() == \
-                len(MIGRATIONS) == 2
+                len(MIGRATIONS) == 3
             assert "owner" in {c.name for c in jobs.columns}
     finally:
         store.close()

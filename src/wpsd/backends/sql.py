@@ -49,6 +49,8 @@ jobs = sa.Table(
     sa.Column("outputs", sa.LargeBinary),
     sa.Column("error", sa.Text),
     sa.Column("owner", sa.String(255), nullable=False, server_default=""),
+    #: what the handler wrote through context.logger, bounded (see jobprocess.JobLog)
+    sa.Column("log", sa.Text, nullable=False, server_default=""),
     # Each user's job list, newest first, without a scan of everybody's jobs.
     sa.Index("ix_wpsd_jobs_owner_created", "owner", "created"),
 )
@@ -120,8 +122,13 @@ def _v2(conn: Connection) -> None:
     output_owners.create(conn, checkfirst=True)
 
 
+def _v3(conn: Connection) -> None:
+    """Each job keeps what its handler logged."""
+    conn.execute(sa.text("ALTER TABLE wpsd_jobs ADD COLUMN log TEXT DEFAULT '' NOT NULL"))
+
+
 #: schema migrations, applied in order; the store records how many have run
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 _ADVISORY_LOCK = 0x77707364  # "wpsd": serialises migrations of several PostgreSQL clients
 
 
@@ -373,6 +380,17 @@ class SQLJobStore:
                        jobs.c.worker == from_worker)
                 .values(worker=to_worker, heartbeat=now())
             ).rowcount)
+
+    def append_log(self, job_id: str, text: str) -> None:
+        """Add lines to a job's log (its own process is the only writer)."""
+        with self._writing() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == job_id)
+                         .values(log=jobs.c.log + text))
+
+    def job_log(self, job_id: str) -> str | None:
+        """What the job's handler logged, or None for an unknown job."""
+        with self._read.connect() as conn:
+            return conn.execute(sa.select(jobs.c.log).where(jobs.c.id == job_id)).scalar()
 
     def update_progress(self, job_id: str, progress: int, message: str) -> bool:
         with self._writing() as conn:

@@ -254,6 +254,15 @@ def create_blueprint(service: Service) -> Blueprint:
         service.dismiss(found.id, current_caller())
         return jsonify(encode.status_info(found, base(), JobStatus.DISMISSED))
 
+    @bp.get("/jobs/<job_id>/log")
+    def job_log(job_id: str) -> Response:
+        # What the handler logged through context.logger (the rel="log" link of a job).
+        found = service.get_job(job_id, current_caller())
+        if found is None:
+            raise NoSuchJob(f"No job {job_id!r}", job_id)
+        text = service.store.job_log(found.id) or ""
+        return Response(text, content_type="text/plain; charset=utf-8")
+
     @bp.get("/jobs/<job_id>/results")
     def results(job_id: str) -> Response:
         found = live_job(job_id)

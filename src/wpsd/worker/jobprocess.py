@@ -30,6 +30,46 @@ from ..processes.registry import ProcessRegistry
 logger = logging.getLogger("wpsd")
 #: progress reports closer together than this are not all written to the store
 PROGRESS_INTERVAL = 0.25
+#: the most of a job's log that is kept: a chatty handler must not fill the store
+MAX_JOB_LOG = 64 * 1024
+
+
+class JobLog(logging.Handler):
+    """Keeps, with the job, the lines its handler logs through ``context.logger`` (records
+    that carry the job's id), written to the store at most every PROGRESS_INTERVAL. Tracebacks
+    stay in the server log: the job's log is the client's to read."""
+
+    def __init__(self, store: JobStore, job_id: str) -> None:
+        super().__init__(logging.INFO)
+        self.store, self.job_id = store, job_id
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        self._pending: list[str] = []
+        self._kept = 0
+        self._last = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "job_id", None) != self.job_id or self._kept >= MAX_JOB_LOG:
+            return
+        record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None,
+                                        "stack_info": None})
+        text = self.format(record) + "\n"
+        if self._kept + len(text) >= MAX_JOB_LOG:
+            text = "... (the rest of the log is not kept)\n"
+            self._kept = MAX_JOB_LOG
+        else:
+            self._kept += len(text)
+        self._pending.append(text)
+        if time.monotonic() - self._last >= PROGRESS_INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            text, self._pending = "".join(self._pending), []
+            self._last = time.monotonic()
+            try:
+                self.store.append_log(self.job_id, text)
+            except Exception:  # losing log lines must not fail the job
+                pass
 
 
 def become_job_process(store: JobStore, close: Iterable[int] = ()) -> None:
@@ -104,6 +144,8 @@ def run_job(job: Job, settings: Settings, registry: ProcessRegistry, store: JobS
             last_write = time.monotonic()
             store.update_progress(job_id, percent, message)
 
+    job_log = JobLog(store, job_id)
+    logging.getLogger("wpsd").addHandler(job_log)
     started = time.monotonic()
     try:
         outcome = execute(process, execution_request(job.request, job_id, job.output_url), env,
@@ -112,6 +154,8 @@ def run_job(job: Job, settings: Settings, registry: ProcessRegistry, store: JobS
         logger.exception("job %s: could not run", job_id)
         outcome = Outcome.failure(NoApplicableCode("The job could not run"))
     duration = time.monotonic() - started
+    logging.getLogger("wpsd").removeHandler(job_log)
+    job_log.flush()  # before the job ends: whoever sees it ended sees its whole log
     if outcome.error is None:
         store.finish(job_id, JobStatus.SUCCEEDED, outputs=codec.outputs_to_json(outcome.outputs))
         logger.info("job %s: succeeded in %.2f s", job_id, duration)

@@ -216,6 +216,8 @@ def status_info(job: Job, base: str, status: JobStatus | None = None) -> dict[st
         "links": [
             link(f"{base}/jobs/{job.id}", "self", title="Job status"),
             link(f"{base}/jobs/{job.id}", "monitor", title="Job status"),
+            link(f"{base}/jobs/{job.id}/log", "log", "text/plain",
+                 title="What the process logged"),
         ],
     }
     for key, value in (("created", job.created), ("started", job.started),

@@ -1,0 +1,72 @@
+"""A job's log: what its handler wrote through context.logger, kept with the job (bounded,
+without tracebacks) and served as the job's rel="log" link and by `wpsd jobs log`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from wpsd.worker.jobprocess import MAX_JOB_LOG, JobLog
+
+WPSD = str(Path(sys.executable).with_name("wpsd"))
+
+
+def test_a_jobs_log_is_linked_served_and_printed(demo_server):
+    base = demo_server.url.removesuffix("/wps")
+    answer = requests.post(f"{base}/processes/sleep/execution", json={"inputs": {"delay": 0.3}},
+                           headers={"Prefer": "respond-async"}, timeout=10)
+    job_id = answer.headers["Location"].rsplit("/", 1)[1]
+    deadline = time.monotonic() + 30
+    while (status := requests.get(f"{base}/jobs/{job_id}", timeout=10).json())["status"] \
+            != "successful":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    (log_link,) = [link for link in status["links"] if link["rel"] == "log"]
+    served = requests.get(log_link["href"], timeout=10)
+    assert served.headers["Content-Type"].startswith("text/plain")
+    for percent in (0, 50, 90):
+        assert f"progress {percent}%" in served.text
+    printed = subprocess.run([WPSD, "jobs", "log", job_id], capture_output=True, text=True,
+                             timeout=60, env=dict(os.environ,
+                                                  WPSD_DATA_DIR=str(demo_server.workdir.parent)),
+                             check=True)
+    assert printed.stdout == served.text
+    assert requests.get(f"{base}/jobs/no-such-job/log", timeout=10).status_code == 404
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def append_log(self, job_id: str, text: str) -> None:
+        self.text += text
+
+
+def test_the_log_is_bounded_and_keeps_no_traceback():
+    store = _Store()
+    handler = JobLog(store, "job-1")  # type: ignore[arg-type]
+    logger = logging.getLogger("wpsd.test-job-log")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        log = logging.LoggerAdapter(logger, {"job_id": "job-1"})
+        try:
+            raise ValueError("inner detail")
+        except ValueError:
+            log.exception("the handler failed")
+        logger.info("a line of another job", extra={"job_id": "job-2"})
+        for i in range(10_000):
+            log.info("line %d of a chatty handler", i)
+        handler.flush()
+    finally:
+        logger.removeHandler(handler)
+    assert "the handler failed" in store.text and "Traceback" not in store.text
+    assert "inner detail" not in store.text and "another job" not in store.text
+    assert len(store.text) <= MAX_JOB_LOG
+    assert store.text.endswith("... (the rest of the log is not kept)\n")
