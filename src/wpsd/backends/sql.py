@@ -122,6 +122,10 @@ def _v2(conn: Connection) -> None:
     output_owners.create(conn, checkfirst=True)
 
 
+#: the columns a Job is made of: not the log, which status polls must not read each time
+_RECORD = tuple(c for c in jobs.c if c.name != "log")
+
+
 def _v3(conn: Connection) -> None:
     """Each job keeps what its handler logged."""
     conn.execute(sa.text("ALTER TABLE wpsd_jobs ADD COLUMN log TEXT DEFAULT '' NOT NULL"))
@@ -260,7 +264,7 @@ class SQLJobStore:
 
     def get(self, job_id: str) -> Job | None:
         with self._read.connect() as conn:
-            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+            row = conn.execute(sa.select(*_RECORD).where(jobs.c.id == job_id)).first()
         return _job(row) if row else None
 
     def list_jobs(
@@ -272,7 +276,7 @@ class SQLJobStore:
         offset: int = 0,
         owner: str | None = None,
     ) -> list[Job]:
-        query = sa.select(jobs).order_by(jobs.c.created.desc(), jobs.c.id).limit(limit)
+        query = sa.select(*_RECORD).order_by(jobs.c.created.desc(), jobs.c.id).limit(limit)
         if owner is not None:
             query = query.where(jobs.c.owner == owner)
         if statuses:
@@ -365,7 +369,7 @@ class SQLJobStore:
                 # SQLite runs one writer at a time (and the write queue orders them).
                 claim = claim.where(jobs.c.id.in_(candidates.scalar_subquery()))
             rows = conn.execute(
-                claim.where(jobs.c.status == JobStatus.ACCEPTED.value).returning(*jobs.c)
+                claim.where(jobs.c.status == JobStatus.ACCEPTED.value).returning(*_RECORD)
             ).all()
         return sorted((_job(row) for row in rows), key=lambda job: (job.created, job.id))
 
