@@ -79,7 +79,10 @@ def length(length: float, context: ExecutionContext) -> dict[str, Any]:
 
 
 @process("fail", "Always fails", outputs=[LiteralOutput("never", "Never")])
-def fail() -> dict[str, Any]:
+def fail(context: ExecutionContext) -> dict[str, Any]:
+    # What a handler logs before it fails is for its user (the job's log); what it raises
+    # is for the operator.
+    context.logger.warning("giving up: the input cannot be read")
     raise ValueError("the process broke on purpose")
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import itertools
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -18,13 +20,16 @@ from .backends.outputs import open_storage
 from .backends.sql import SQLJobStore
 from .backends.users import SQLUserStore
 from .config import Settings, load_settings
+from .core import codec
 from .core.execution import ExecutionRequest, Outcome
 from .core.job import Job, JobStatus
 from .core.service import Service
+from .datatypes.values import BoundingBox
 from .fetch import environment
 from .logs import configure_logging
 from .processes.registry import ProcessRegistry, load_processes
 from .protocol.ogcapi.encode import STATUS_CODES
+from .protocol.requests import ComplexData, LiteralData, ReferenceData
 from .web.app import create_app, serving_on
 from .worker.channel import BroadcastNotifier
 
@@ -189,21 +194,96 @@ def list_jobs(service: Service, status: tuple[str, ...], process_id: str | None,
 
 @jobs.command()
 @click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
 @click.pass_obj
-def show(service: Service, job_id: str) -> None:
-    """Everything the store knows about a job."""
+def show(service: Service, job_id: str, as_json: bool) -> None:
+    """A job's inputs, outputs, timing and log: everything the store knows of it."""
     job = service.get_job(job_id)
     if job is None:
         raise click.ClickException(f"no job {job_id}")
-    record = {
-        "id": job.id, "process": job.process_id, "owner": job.owner, "status": _state(job.status),
-        "progress": job.progress, "message": job.message,
-        "created": job.created, "started": job.started, "finished": job.finished,
-        "worker": job.worker, "pid": job.pid,
-        "error": vars(job.error) if job.error else None,
-        "outputs": [o["identifier"] for o in job.outputs or []],
+    record = _job_record(service, job)
+    if as_json:
+        click.echo(json.dumps(record, indent=2, default=str))
+        return
+    width = 9
+    for key in ("id", "process", "owner", "status", "message", "created", "started",
+                "finished", "worker", "error"):
+        if record[key] not in (None, ""):
+            click.echo(f"{key.capitalize():{width}} {record[key]}")
+    for part in ("inputs", "outputs"):
+        click.echo(part.capitalize())
+        for ident, value in record[part]:
+            click.echo(f"  {ident} = {value}")
+        if not record[part]:
+            click.echo("  (none)")
+    click.echo("Log")
+    log_text = record["log"] or "(empty)\n"
+    click.echo("".join(f"  {line}\n" for line in log_text.splitlines()), nl=False)
+
+
+def _job_record(service: Service, job: Job) -> dict[str, Any]:
+    """What `wpsd jobs show` prints, as plain values: inputs and outputs as short texts
+    (data is summarised, never dumped), times with how long the job waited and ran."""
+    def stamp(value: dt.datetime | None, since: dt.datetime | None, what: str) -> str | None:
+        if value is None:
+            return None
+        text = f"{value:%Y-%m-%d %H:%M:%S}"
+        if since is not None:
+            text += f" ({what} {(value - since).total_seconds():.2f} s)"
+        return text
+
+    outputs = []
+    for produced in codec.outputs_from_json(job.outputs or []):
+        if produced.key:
+            href = service.storage.url(produced.key) or job.output_url + produced.key
+            outputs.append((produced.identifier, href))
+        else:
+            outputs.append((produced.identifier, _summary(
+                produced.text, produced.data, produced.bbox,
+                produced.format.mime_type if produced.format else None)))
+    inputs = []
+    for given in job.request.inputs:
+        value = given.value
+        if isinstance(value, LiteralData):
+            shown = value.text + (f" {value.uom}" if value.uom else "")
+        elif isinstance(value, ComplexData):
+            shown = _summary(None, value.data, None, value.mime_type)
+        elif isinstance(value, ReferenceData):
+            shown = f"{value.method} {value.href}"
+        else:
+            shown = _summary(None, None, value.bbox, None)
+        inputs.append((given.identifier, shown))
+    error = job.error
+    return {
+        "id": job.id, "process": job.process_id, "owner": job.owner,
+        "status": f"{_state(job.status)} ({job.progress}%)", "message": job.message,
+        "created": stamp(job.created, None, ""),
+        "started": stamp(job.started, job.created, "queued"),
+        "finished": stamp(job.finished, job.started or job.created, "ran"),
+        "worker": (job.worker or "") + (f" pid {job.pid}" if job.pid else "") or None,
+        "error": f"{error.code}: {error.text}" if error else None,
+        "inputs": inputs, "outputs": outputs,
+        "log": service.store.job_log(job.id) or "",
     }
-    click.echo(json.dumps(record, indent=2, default=str))
+
+
+def _summary(text: str | None, data: bytes | None, bbox: BoundingBox | None,
+             media_type: str | None, limit: int = 80) -> str:
+    """A value on one line: text (cut at ``limit``), a bounding box, or data as its type
+    and size, with its start when it is text."""
+    if bbox is not None:
+        corners = " ".join(f"{v:g}" for v in (*bbox.lower, *bbox.upper))
+        return f"bbox {corners}" + (f" ({bbox.crs})" if bbox.crs else "")
+    if data is not None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"({media_type or 'data'}, {len(data)} bytes)"
+        prefix = f"({media_type or 'text'}, {len(data)} bytes) "
+    else:
+        prefix = ""
+    text = " ".join((text or "").split())
+    return prefix + (text if len(text) <= limit else text[:limit - 1] + "…")
 
 
 @jobs.command()

@@ -12,7 +12,7 @@ The tree is flat::
     ├── InvalidUpdateSequence    400  updateSequence newer than ours
     ├── NoApplicableCode         500  anything else that is our fault
     │   ├── NotAuthenticated     401  no credentials the server accepts (WWW-Authenticate)
-    │   └── Forbidden            403  a request refused whoever sends it (cross-site)
+    │   └── Forbidden            403  refused: cross-site, or no process for this caller
     ├── FileSizeExceeded         400  a complex input is over its size limit
     ├── NotEnoughStorage         507  no room for the inputs or outputs
     ├── StorageNotSupported      400  storeExecuteResponse asked where it is not offered
@@ -36,6 +36,9 @@ class WPSError(Exception):
 
     code: str = "NoApplicableCode"
     status: int = 500
+    #: more about the same error, after ``text`` (each a further ows:ExceptionText), such as
+    #: the last lines a failed job logged
+    details: tuple[str, ...] = ()
 
     @property
     def locator1(self) -> str | None:

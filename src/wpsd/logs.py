@@ -31,8 +31,14 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         current = getattr(record, "request_id", None) or request_id.get()
         record.request_id = current
-        # Job lines name their job already ("job <id>: ..."); JSON lines carry job_id.
-        record.context = f" [request={current}]" if current else ""
+        ids = [f"request={current}"] if current else []
+        # The server's job lines name their job already ("job <id>: ..."); what a handler
+        # writes through context.logger does not, so its text line gets the id (JSON lines
+        # carry job_id either way).
+        job = getattr(record, "job_id", None)
+        if job and not str(record.msg).startswith("job %s"):
+            ids.append(f"job={job}")
+        record.context = f" [{' '.join(ids)}]" if ids else ""
         return True
 
 

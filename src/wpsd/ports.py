@@ -98,8 +98,9 @@ class JobStore(Protocol):
         """Add lines to a job's log."""
         ...
 
-    def job_log(self, job_id: str) -> str | None:
-        """What the job's handler logged, or None for an unknown job."""
+    def job_log(self, job_id: str, tail: int | None = None) -> str | None:
+        """What the job's handler logged (with ``tail``, only its last that many
+        characters), or None for an unknown job."""
         ...
 
     def update_progress(self, job_id: str, progress: int, message: str) -> bool:

@@ -243,3 +243,17 @@ def test_claims_several_at_once_oldest_first(store):
     assert [j.id for j in claimed] == [j.id for j in reversed(made)][:3]
     assert all(j.status is JobStatus.RUNNING and j.worker == "w" for j in claimed)
     assert [j.id for j in store.claim("x", KNOWN, 10)] == [j.id for j in reversed(made)][3:]
+
+
+def test_a_jobs_log_is_appended_and_read_whole_or_by_its_end(store):
+    job = new_job()
+    store.create(job)
+    assert store.job_log(job.id) == "" and store.job_log(job.id, tail=10) == ""
+    store.append_log(job.id, "first line\n")
+    store.append_log(job.id, "zweite Zeile, ünïcode\n")
+    assert store.job_log(job.id) == "first line\nzweite Zeile, ünïcode\n"
+    # the tail is counted in characters, on both databases
+    assert store.job_log(job.id, tail=8) == "ünïcode\n"
+    assert store.job_log(job.id, tail=1000) == store.job_log(job.id)
+    assert store.job_log("no-such-job") is None
+    assert store.job_log("no-such-job", tail=5) is None

@@ -70,3 +70,31 @@ def test_the_log_is_bounded_and_keeps_no_traceback():
     assert "inner detail" not in store.text and "another job" not in store.text
     assert len(store.text) <= MAX_JOB_LOG
     assert store.text.endswith("... (the rest of the log is not kept)\n")
+
+
+def test_the_server_log_names_the_job_of_a_handlers_lines(capsys):
+    from wpsd import logs
+
+    logs.configure_logging()
+    logger = logging.getLogger("wpsd.test-job-lines")
+    token = logs.request_id.set(None)  # no request is being served
+    try:
+        handler_log = logging.LoggerAdapter(logger, {"job_id": "job-7"})
+        handler_log.warning("tile %d is empty", 4)
+        handler_log.info("job %s: ended", "job-7")  # the server's own lines name it already
+    finally:
+        logs.request_id.reset(token)
+        logging.basicConfig(force=True)
+    first, second = capsys.readouterr().err.splitlines()
+    assert first.endswith("WARNING:wpsd.test-job-lines:tile 4 is empty [job=job-7]")
+    assert second.endswith("INFO:wpsd.test-job-lines:job job-7: ended")
+
+
+def test_last_lines_of_a_log():
+    from wpsd.core.service import last_lines
+
+    assert last_lines("") == ""
+    assert last_lines("a\nb\nc\n", count=2) == "b\nc"
+    # the end of a longer log: its first line may be cut, so it is left out
+    assert last_lines("end of a\nb\n", cut=True) == "b"
+    assert last_lines("the end of one long line", cut=True) == "…the end of one long line"

@@ -118,14 +118,23 @@ def test_asynchronous_execution_with_status_polling(wps, demo_server):
     seen = set()
     for _ in range(300):
         execution.checkStatus(sleepSecs=0.1)
-        seen.add((execution.status, execution.percentCompleted))
+        seen.add((execution.status, execution.percentCompleted, execution.statusMessage))
         if execution.isComplete():
             break
     assert execution.isSucceded(), execution.errors
     assert execution.processOutputs[0].data == ["done sleeping"]
-    assert any(status == "ProcessStarted" and percent > 0 for status, percent in seen)
-    # The server log tells the job's life, each line with the job id.
+    assert any(status == "ProcessStarted" and percent > 0 for status, percent, _ in seen)
+    # The status message carries the end of the job's log (and where all of it is).
     job_id = execution.statusLocation.rsplit("/", 1)[1]
+    log_url = f"{wps.url.removesuffix('/wps')}/jobs/{job_id}/log"
+    assert any(status == "ProcessStarted" and "progress" in message
+               for status, _, message in seen)
+    head, lines = execution.statusMessage.split("\n", 1)
+    assert head == "Process sleep finished"
+    assert lines.startswith(f"Last lines of the job's log (all of it: {log_url}):\n")
+    assert "progress 90% slept 1.4 s" in lines
+    assert lines.split("\n")[-1].endswith(f"job {job_id}: sleep succeeded")
+    # The server log tells the job's life, each line with the job id.
     log = demo_server.log_text()
     for event in ("sleep submitted", "sleep started in process", "progress 50%",
                   "succeeded in"):

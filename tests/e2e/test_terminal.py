@@ -3,6 +3,7 @@ pseudo-terminal (and from a pipe) while the demo server runs real jobs."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -106,3 +107,56 @@ def test_list_follow_shows_running_jobs_until_interrupted(demo_server):
     text, code = in_terminal([WPSD, "jobs", "list", "--follow"], env, until=job_id[:8])
     assert code is None and "sleep" in ANSI.sub("", text)
     requests.delete(f"{base}/jobs/{job_id}", timeout=10)
+
+
+def wait_until_ended(base: str, job_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while requests.get(f"{base}/jobs/{job_id}", timeout=10).json()["status"] in (
+            "accepted", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_show_prints_inputs_outputs_timing_and_log(demo_server):
+    base = demo_server.url.removesuffix("/wps")
+    env = dict(os.environ, WPSD_DATA_DIR=str(demo_server.workdir.parent))
+    slept = submit(base, 0.3)
+    answer = requests.post(
+        f"{base}/processes/expand_bbox/execution",
+        json={"inputs": {"bbox": {"bbox": [1, 2, 3, 4],
+                                  "crs": "http://www.opengis.net/def/crs/EPSG/0/4326"},
+                         "margin": 0.5}},
+        headers={"Prefer": "respond-async"}, timeout=10)
+    expanded = answer.headers["Location"].rsplit("/", 1)[1]
+    for job_id in (slept, expanded):
+        wait_until_ended(base, job_id)
+
+    def show(*args: str) -> str:
+        done = subprocess.run([WPSD, "jobs", "show", *args], capture_output=True, text=True,
+                              timeout=60, env=env, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    text = show(slept)
+    assert re.search(rf"^Id +{slept}$", text, re.M)
+    assert re.search(r"^Status +successful \(100%\)$", text, re.M)
+    assert re.search(r"^Started +\S+ \S+ \(queued \d+\.\d\d s\)$", text, re.M)
+    assert re.search(r"^Finished +\S+ \S+ \(ran 0\.[3-9]\d s\)$", text, re.M) \
+        or re.search(r"^Finished +\S+ \S+ \(ran [1-9]\d*\.\d\d s\)$", text, re.M)
+    assert "Inputs\n  delay = 0.3\nOutputs\n  sleep_output = done sleeping\nLog\n" in text
+    log_lines = text.split("\nLog\n", 1)[1].splitlines()
+    assert any(line.endswith("progress 90% slept 0.3 s") for line in log_lines)
+    assert all(line.startswith("  ") for line in log_lines)
+
+    text = show(expanded)
+    epsg4326 = "(http://www.opengis.net/def/crs/EPSG/0/4326)"
+    assert f"Inputs\n  bbox = bbox 1 2 3 4 {epsg4326}\n  margin = 0.5\n" in text
+    assert f"Outputs\n  bbox = bbox 0.5 1.5 3.5 4.5 {epsg4326}\n" in text
+    record = json.loads(show("--json", expanded))
+    assert record["process"] == "expand_bbox" and record["status"] == "successful (100%)"
+    assert [name for name, _ in record["inputs"]] == ["bbox", "margin"]
+    assert record["inputs"][1] == ["margin", "0.5"]
+
+    done = subprocess.run([WPSD, "jobs", "show", "no-such-job"], capture_output=True,
+                          text=True, timeout=60, env=env, check=False)
+    assert done.returncode == 1 and "no job no-such-job" in done.stderr

@@ -305,6 +305,19 @@ def test_restricted_processes_are_hidden_and_refused(make_app):
     assert staff.post("/processes/ultimate_question/execution", json={}).data == b"42"
 
 
+def test_a_caller_offered_no_process_gets_a_valid_refusal(make_app):
+    # Capabilities list at least one process (both versions' schemas): with none open to a
+    # caller, a valid exception report says so, and the OGC API's list is empty.
+    app = make_app([dataclasses.replace(demo.say_hello, roles=("staff",))], auth="tokens")
+    guest = As(app.test_client(), bearer(SQLUserStore(app.extensions["wpsd"].store).add("gus")))
+    for query in (CAPS1, KVP2 + "GetCapabilities"):
+        refused = guest.get(query, 403)  # As validates every XML answer
+        text = refused.xml.findtext(".//{*}ExceptionText")
+        assert refused.xml.find("{*}Exception").get("exceptionCode") == "NoApplicableCode"
+        assert "No process of this server is offered to gus" in text
+    assert guest.get("/processes").get_json()["processes"] == []
+
+
 def test_with_auth_none_a_restricted_process_is_hidden(make_app, caplog):
     app = make_app(restricted_processes())
     anyone = As(app.test_client())

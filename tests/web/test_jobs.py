@@ -32,8 +32,18 @@ def test_without_status_the_document_changes_only_at_the_end(wps):
 def test_failure(wps):
     _, location = submit(wps, "fail" + ASYNC)
     final = poll(wps, location)[-1]
-    text = final.findtext(".//ows:ExceptionText", namespaces=NS)
+    text, log = final.xpath(".//ows:ExceptionText/text()", namespaces=NS)
     assert "'fail' failed" in text and "broke on purpose" not in text
+    # What the handler logged before it failed is the report's second text, with a link to
+    # all of it; the status document links it too.
+    job_id = location.rsplit("/", 1)[1]
+    log_url = f"http://localhost/jobs/{job_id}/log"
+    assert log.startswith(f"Last lines of the job's log (all of it: {log_url}):\n")
+    assert "WARNING giving up: the input cannot be read\n" in log
+    assert "Traceback" not in log and "broke on purpose" not in log
+    response = wps.client.get(location)
+    assert response.headers["Link"] == f'<{log_url}>; rel="log"; type="text/plain"'
+    assert "giving up: the input cannot be read\n" in wps.client.get(log_url).text
 
 
 def test_outputs_by_reference_and_lineage(wps, client):

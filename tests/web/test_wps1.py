@@ -10,6 +10,7 @@ import threading
 import time
 from urllib.parse import quote
 
+import demo
 import pytest
 from lxml import etree
 
@@ -89,7 +90,7 @@ def test_get_capabilities(wps, query):
 
 
 def test_capabilities_use_the_configured_url(make_app):
-    app = make_app(processes=[], url="https://wps.example.org/ows")
+    app = make_app(processes=[demo.say_hello], url="https://wps.example.org/ows")
     body = app.test_client().get("/wps?" + CAPS).data
     assert b'xlink:href="https://wps.example.org/ows?"' in body
 
@@ -114,7 +115,7 @@ def test_update_sequence(wps):
 
 
 def test_numeric_update_sequence_newer_than_ours(make_app):
-    client = make_app(processes=[], update_sequence="5").test_client()
+    client = make_app(processes=[demo.say_hello], update_sequence="5").test_client()
     assert client.get("/wps?" + CAPS + "&updateSequence=4").status_code == 200
     response = client.get("/wps?" + CAPS + "&updateSequence=6")
     assert response.status_code == 400 and b"InvalidUpdateSequence" in response.data
@@ -242,8 +243,6 @@ def test_describe_several_and_all(wps):
     assert two.xpath("ProcessDescription/ows:Identifier/text()", namespaces=NS) == [
         "say_hello", "sleep"]
     everything = wps.get(DESCRIBE + "ALL").xml
-    import demo
-
     from sample_processes import processes as samples
 
     assert len(everything.findall("ProcessDescription")) == len(demo.processes + samples)

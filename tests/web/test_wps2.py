@@ -160,8 +160,20 @@ def test_result_not_ready_and_dismiss_of_a_running_job(wps, tmp_path):
 def test_failed_job_result_is_its_exception(wps):
     status = wps.post(execute("fail", mode="async")).xml
     job_id = status.findtext("wps:JobID", namespaces=NS)
-    code, _ = error2(wps.get(KVP + f"GetResult&jobId={job_id}", 500))
+    answer = wps.get(KVP + f"GetResult&jobId={job_id}", 500)
+    code, _ = error2(answer)
     assert code == "NoApplicableCode"
+    # StatusInfo has no message: the job's log is linked from GetStatus, and its last lines
+    # follow the failure's text in the report.
+    log_url = f"http://localhost/jobs/{job_id}/log"
+    text, log = answer.xml.xpath("//ows:ExceptionText/text()", namespaces=NS)
+    assert "'fail' failed" in text
+    assert log.startswith(f"Last lines of the job's log (all of it: {log_url}):\n")
+    assert "WARNING giving up: the input cannot be read\n" in log
+    assert "broke on purpose" not in log
+    info = wps.get(KVP + f"GetStatus&jobId={job_id}")
+    assert info.headers["Link"] == f'<{log_url}>; rel="log"; type="text/plain"'
+    assert wps.client.get(log_url).status_code == 200
 
 
 @pytest.mark.parametrize(

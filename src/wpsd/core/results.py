@@ -62,6 +62,9 @@ class ExecuteResult:
     message: str = ""
     #: where the stored response document of an asynchronous job is served
     status_location: str | None = None
+    #: the last lines of what the job's handler logged, and where all of it is served
+    log: str = ""
+    log_url: str | None = None
 
 
 @dataclass(frozen=True)

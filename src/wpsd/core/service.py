@@ -44,6 +44,10 @@ if TYPE_CHECKING:  # the ports import the core
 logger = logging.getLogger("wpsd")
 #: seconds GetStatus and GetResult wait for a job submitted less than this long ago to end
 QUICK_JOB_WAIT = 3.0
+#: how much of a job's log its WPS status documents carry: the last lines, within this many
+#: characters (the whole log is a link away; a status poll should stay small)
+LOG_TAIL_LINES = 10
+LOG_TAIL_CHARS = 2048
 
 
 def execution_request(request: Execute, job_id: str, output_url: str = "") -> ExecutionRequest:
@@ -280,6 +284,9 @@ class Service:
         result = ExecuteResult(job.id, process, job.request, selected, stamp.replace(microsecond=0),
                                status=job.status.value, progress=job.progress,
                                message=job.message)
+        if job.status is not JobStatus.ACCEPTED:  # nothing has logged before it starts
+            tail = self.store.job_log(job.id, tail=LOG_TAIL_CHARS) or ""
+            result.log = last_lines(tail, cut=len(tail) >= LOG_TAIL_CHARS)
         if job.status is JobStatus.SUCCEEDED:
             produced = codec.outputs_from_json(job.outputs or [])
             result.outputs = output_values(produced, selected, job.output_url,
@@ -309,6 +316,17 @@ class Service:
     def cleanup(self) -> list[str]:
         """Delete ended jobs older than the retention time, with their outputs."""
         return cleanup(self.settings, self.store, self.storage)
+
+
+def last_lines(text: str, count: int = LOG_TAIL_LINES, cut: bool = False) -> str:
+    """The last ``count`` lines of a log; ``cut``: the text is the end of a longer log, so
+    its first line may be the end of one (it is left out, or marked when it is all)."""
+    lines = text.splitlines()
+    if cut and len(lines) > 1:
+        lines = lines[1:]
+    elif cut and lines:
+        lines = ["…" + lines[0]]
+    return "\n".join(lines[-count:])
 
 
 def _error(error: JobError) -> WPSError:

@@ -14,9 +14,14 @@ from lxml.builder import ElementMaker
 from ..config import ServiceMetadata
 from ..datatypes.literals import Range
 from ..datatypes.values import BoundingBox
-from ..exceptions import InvalidParameterValue, MissingParameterValue, OperationNotSupported
+from ..exceptions import (
+    InvalidParameterValue,
+    MissingParameterValue,
+    OperationNotSupported,
+    WPSError,
+)
 from ..formats import Format
-from .xml import qname, xlink
+from .xml import qname, xlink, xml_text
 
 
 def check_service(service: str | None) -> None:
@@ -37,6 +42,17 @@ def kvp_operation(params: Mapping[str, str], operations: Sequence[str]) -> str:
             return operation
     # The locator is the operation asked for (06-121r3 table 25), not the parameter's name.
     raise OperationNotSupported(f"Operation {name!r} is not supported", name)
+
+
+def exception_texts(ows: ElementMaker, error: WPSError) -> list[etree._Element]:
+    """The ows:ExceptionText elements of an error: its text first, then its details."""
+    return [ows.ExceptionText(xml_text(text)) for text in (error.text, *error.details) if text]
+
+
+def log_text(log: str, url: str | None) -> str:
+    """A job's last log lines, as put in a status message or an exception's text."""
+    where = f" (all of it: {url})" if url else ""
+    return f"Last lines of the job's log{where}:\n{log}"
 
 
 def format_attributes(element: etree._Element, fmt: Format) -> None:

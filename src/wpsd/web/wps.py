@@ -24,6 +24,7 @@ from ..core.results import ExecuteResult
 from ..core.service import Service
 from ..datatypes.values import BoundingBox
 from ..exceptions import (
+    Forbidden,
     InvalidParameterValue,
     InvalidUpdateSequence,
     MissingParameterValue,
@@ -36,7 +37,7 @@ from ..exceptions import (
     WPSError,
 )
 from ..processes.process import Process
-from ..protocol.ows import kvp_operation
+from ..protocol.ows import kvp_operation, log_text
 from ..protocol.requests import (
     DescribeProcess,
     Dismiss,
@@ -93,6 +94,12 @@ class WPSEndpoint:
             language = service.negotiate_language(parsed.language)
             self._check_update_sequence(parsed.update_sequence)
             offered = tuple(p.identifier for p in service.processes(caller=caller))
+            if not offered:
+                # Both versions' Capabilities list one process at least (ProcessOfferings,
+                # Contents): a caller whose roles open none is refused in a valid report.
+                raise Forbidden(f"No process of this server is offered to "
+                                f"{caller.name or 'anonymous callers'}; its operator "
+                                "decides who may use which")
             return _xml(self._capabilities(self.service_url(), language, version, offered))
         if isinstance(parsed, GetStatus | GetResult | Dismiss):
             return self._job_operation(parsed, caller)
@@ -182,9 +189,10 @@ class WPSEndpoint:
                                    status=404)
         result = self.service.job_result(job)
         result.status_location = self.status_location(job.service_url, job.id)
+        result.log_url = self.log_url(job.service_url, job.id)
         document = encode.execute_response(result, self.service_instance(job.service_url),
                                            job.language)
-        return _xml(to_bytes(document))
+        return _with_log_link(_xml(to_bytes(document)), result.log_url)
 
     # ------------------------------------------------------------ WPS 2.0.0
 
@@ -220,7 +228,11 @@ class WPSEndpoint:
         if job is None or job.status is JobStatus.DISMISSED:
             raise NoSuchJob(f"No job {parsed.job_id!r}", parsed.job_id)
         if isinstance(parsed, GetStatus):
-            return _xml(to_bytes(encode2.status_info(job, expiration=service.expiration(job))))
+            # StatusInfo has no element for a message (14-065's schema): its job's log is
+            # linked in the Link header, as the OGC API status links it.
+            document = encode2.status_info(job, expiration=service.expiration(job))
+            return _with_log_link(_xml(to_bytes(document)),
+                                  self.log_url(self.service_url(), job.id))
         if isinstance(parsed, Dismiss):
             service.dismiss(job.id, caller)
             return _xml(to_bytes(encode2.status_info(job, JobStatus.DISMISSED)))
@@ -228,6 +240,9 @@ class WPSEndpoint:
             raise ResultNotReady(f"Job {job.id} is {job.status.value}", job.id)
         result = service.job_result(job)
         if result.error is not None:
+            if result.log:
+                result.error.details = (log_text(result.log, self.log_url(self.service_url(),
+                                                                          job.id)),)
             raise result.error
         return _xml(to_bytes(encode2.result(result.outputs, job.id, service.expiration(job))))
 
@@ -243,6 +258,11 @@ class WPSEndpoint:
     @staticmethod
     def status_location(url: str, job_id: str) -> str:
         return f"{url}/jobs/{job_id}"
+
+    @staticmethod
+    def log_url(url: str, job_id: str) -> str:
+        """The job's log, served by the OGC API beside the WPS endpoint at ``url``."""
+        return f"{url.rsplit('/', 1)[0]}/jobs/{job_id}/log"
 
     def _check_update_sequence(self, requested: str | None) -> None:
         ours = self.update_sequence
@@ -276,6 +296,11 @@ class WPSEndpoint:
 
 def _xml(body: bytes) -> Response:
     return Response(body, content_type=XML_TYPE)
+
+
+def _with_log_link(response: Response, url: str) -> Response:
+    response.headers.add("Link", f'<{url}>; rel="log"; type="text/plain"')
+    return response
 
 
 def _raw_response(result: ExecuteResult,

@@ -28,7 +28,7 @@ from ...protocol.requests import (
     ReferenceData,
 )
 from ..ows import bounding_box as ows_bounding_box
-from ..ows import format_attributes, service_metadata, value_range
+from ..ows import exception_texts, format_attributes, log_text, service_metadata, value_range
 from ..xml import NS_OWS11, NS_WPS10, NS_XML, OWS11, WPS10, parse_xml, qname, xlink, xml_text
 from .parse import OPERATIONS, VERSION
 
@@ -223,16 +223,29 @@ def execute_response(
 
 
 def _status(result: ExecuteResult) -> etree._Element:
+    # The texts are the server's messages to the user, "expected to include ... any warning
+    # conditions that may have been encountered" (the schema's words on ProcessSucceeded):
+    # the end of what the handler logged goes there, and into a failure's report as a
+    # further ExceptionText.
+    log = log_text(result.log, result.log_url) if result.log else ""
     if result.error is not None:
-        return W.ProcessFailed(exception_report(result.error))
+        report = exception_report(result.error)
+        if log:
+            report[0].append(O.ExceptionText(xml_text(log)))
+        return W.ProcessFailed(report)
     if result.status == "succeeded":
-        return W.ProcessSucceeded(f"Process {result.process.identifier} finished")
+        return W.ProcessSucceeded(
+            xml_text(_lines(f"Process {result.process.identifier} finished", log)))
     # Without status=true the stored document is not updated until the job ends (10.3.1).
     if result.status == "running" and result.request.status:
         # percentCompleted is 0-99 in the schema: 100 is ProcessSucceeded.
-        return W.ProcessStarted(result.message or "running",
+        return W.ProcessStarted(xml_text(_lines(result.message or "running", log)),
                                 percentCompleted=str(min(result.progress, 99)))
     return W.ProcessAccepted(f"Process {result.process.identifier} accepted")
+
+
+def _lines(*parts: str) -> str:
+    return "\n".join(p for p in parts if p)
 
 
 def _output_definition(
@@ -344,8 +357,7 @@ def exception_report(error: WPSError, language: str | None = None) -> etree._Ele
     exception = O.Exception(exceptionCode=error.code)
     if error.locator1:
         exception.set("locator", xml_text(error.locator1))
-    if error.text:
-        exception.append(O.ExceptionText(xml_text(error.text)))
+    exception.extend(exception_texts(O, error))
     report = O.ExceptionReport(exception, version=VERSION)
     if language:
         report.set(_LANG, language)

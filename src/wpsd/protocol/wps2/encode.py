@@ -18,7 +18,7 @@ from ...exceptions import NoApplicableCode, WPSError
 from ...formats import TEXT, Format
 from ...processes.process import Process
 from ..ows import bounding_box as ows_bounding_box
-from ..ows import format_attributes, service_metadata, value_range
+from ..ows import exception_texts, format_attributes, service_metadata, value_range
 from ..wps1.encode import complex_data_content
 from ..xml import NS_OWS20, NS_XML, OWS20, WPS20, qname, xlink, xml_text
 from .parse import OPERATIONS, VERSION
@@ -238,6 +238,5 @@ def exception_report(error: WPSError) -> etree._Element:
     exception = O.Exception(exceptionCode=error.code2)
     if error.locator:
         exception.set("locator", xml_text(error.locator))
-    if error.text:
-        exception.append(O.ExceptionText(xml_text(error.text)))
+    exception.extend(exception_texts(O, error))
     return O.ExceptionReport(exception, version="2.0.0")
