@@ -22,13 +22,16 @@ from wpsd import Process, Settings, create_app
 from wpsd.web.app import close_app
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
+def pytest_configure(config: pytest.Config) -> None:
     # Most tests validate what they receive: without the schemas, say so once and stop,
-    # rather than fail each of them with the same message.
+    # rather than fail each of them with the same message. (A UsageError here is printed
+    # once, as "ERROR: ..."; pytest.exit would print it twice.)
+    if config.option.help or config.option.version:
+        return
     try:
         schemas.check_available()
     except schemas.SchemaUnavailable as exc:
-        pytest.exit(f"The tests cannot run: {exc}", returncode=3)
+        raise pytest.UsageError(f"The tests cannot run: {exc}") from None
 
 
 @pytest.fixture

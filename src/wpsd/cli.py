@@ -306,7 +306,8 @@ def log(service: Service, job_id: str) -> None:
 @click.pass_context
 def watch(ctx: click.Context, job_ids: tuple[str, ...], url: str | None, token: str | None,
           interval: float) -> None:
-    """Progress bars of JOB_IDS (default: every running and queued job) until they end."""
+    """Progress bars of JOB_IDS until they end; with none, of every running and queued
+    job, live, until Ctrl-C. Exits 1 unless every job watched succeeded."""
     if url:
         fetch = progress.over_http(url, job_ids, token)
     else:
@@ -347,6 +348,8 @@ def _watch(fetch: Callable[[], list[progress.JobView]], follow: bool,
         ended = progress.watch(fetch, out, out.isatty(), interval, follow)
     except KeyboardInterrupt:
         return
+    except progress.WatchError as exc:
+        raise click.ClickException(str(exc)) from None
     if any(job.status != "successful" for job in ended):
         raise SystemExit(1)  # a script can tell a failed or dismissed job
 

@@ -36,7 +36,14 @@ class ContextFilter(logging.Filter):
         # writes through context.logger does not, so its text line gets the id (JSON lines
         # carry job_id either way).
         job = getattr(record, "job_id", None)
-        if job and not str(record.msg).startswith("job %s"):
+        if str(record.msg).startswith("job %s"):
+            if job is None and isinstance(record.args, tuple) and record.args:
+                # The server's own job lines: their first argument is the id, which JSON
+                # lines give as job_id. (The job's own log, a handler on the "wpsd" logger,
+                # has seen the record before this root handler: it keeps only lines that
+                # carried job_id from the start.)
+                record.job_id = str(record.args[0])
+        elif job:
             ids.append(f"job={job}")
         record.context = f" [{' '.join(ids)}]" if ids else ""
         return True

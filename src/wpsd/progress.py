@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
+from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
 #: states in which a job changes no more
@@ -51,8 +52,16 @@ def over_http(base_url: str, job_ids: Sequence[str], token: str | None = None
         headers["Authorization"] = f"Bearer {token}"
 
     def get(path: str) -> Any:
-        with urlopen(Request(base_url.rstrip("/") + path, headers=headers), timeout=30) as answer:
-            return json.load(answer)
+        url = base_url.rstrip("/") + path
+        try:
+            with urlopen(Request(url, headers=headers), timeout=30) as answer:
+                return json.load(answer)
+        except HTTPError as exc:
+            raise WatchError(f"{url}: HTTP {exc.code}, {_problem(exc)}") from None
+        except URLError as exc:
+            raise WatchError(f"{url}: {exc.reason}") from None
+        except (OSError, ValueError) as exc:  # a dropped connection, an answer not JSON
+            raise WatchError(f"{url}: {exc}") from None
 
     def fetch() -> list[JobView]:
         if job_ids:
@@ -61,6 +70,24 @@ def over_http(base_url: str, job_ids: Sequence[str], token: str | None = None
         return [JobView.from_status_info(info) for info in listed.get("jobs", [])]
 
     return fetch
+
+
+class WatchError(Exception):
+    """The jobs could not be read (the server refused, or could not be reached)."""
+
+
+def _problem(error: HTTPError) -> str:
+    """What an HTTP error answer says: an OGC API exception's title or detail, else the
+    reason phrase."""
+    try:
+        document = json.load(error)
+    except (OSError, ValueError):
+        document = None
+    if isinstance(document, dict):
+        said = document.get("detail") or document.get("title")
+        if said:
+            return str(said)
+    return str(error.reason)
 
 
 def watch(fetch: Callable[[], list[JobView]], out: IO[str], tty: bool, interval: float = 0.5,
@@ -74,9 +101,10 @@ def watch(fetch: Callable[[], list[JobView]], out: IO[str], tty: bool, interval:
         seen = fetch()
         lines = [line(job) for job in seen] or ["(no running or queued job)"]
         if tty:
-            # Back to the first line drawn last time, then draw over it.
+            # Back to the first line drawn last time, draw over it, and clear what is left
+            # below (the list may have shrunk).
             out.write((f"\x1b[{drawn}F" if drawn else "") + "".join(
-                text + "\x1b[K\n" for text in lines))
+                text + "\x1b[K\n" for text in lines) + "\x1b[J")
             drawn = len(lines)
         else:
             for job, text in zip(seen, lines, strict=False):

@@ -90,6 +90,22 @@ def test_the_server_log_names_the_job_of_a_handlers_lines(capsys):
     assert second.endswith("INFO:wpsd.test-job-lines:job job-7: ended")
 
 
+def test_json_lines_of_the_servers_job_lines_carry_the_job_id(capsys):
+    import json
+
+    from wpsd import logs
+
+    logs.configure_logging("json")
+    token = logs.request_id.set(None)
+    try:
+        logging.getLogger("wpsd.test-job-lines").info("job %s: %s submitted", "job-8", "sleep")
+    finally:
+        logs.request_id.reset(token)
+        logging.basicConfig(force=True)
+    line = json.loads(capsys.readouterr().err)
+    assert line["job_id"] == "job-8" and line["message"] == "job job-8: sleep submitted"
+
+
 def test_last_lines_of_a_log():
     from wpsd.core.service import last_lines
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -160,8 +161,9 @@ def test_jobs_cli(demo):
     demo.wait(running, ("ProcessStarted",))
     listed = run_cli(demo, "list")
     assert listed.returncode == 0 and running in listed.stdout and "running" in listed.stdout
-    shown = run_cli(demo, "show", running)
-    assert '"status": "running"' in shown.stdout and '"process": "sleep"' in shown.stdout
+    shown = json.loads(run_cli(demo, "show", "--json", running).stdout)
+    assert shown["status"].startswith("running (") and shown["process"] == "sleep"
+    assert shown["finished"] is None and shown["inputs"] == [["delay", "60"]]
     store = SQLJobStore(demo.env["WPSD_DATABASE_URL"])
     worker = worker_pid(store, running)
     cancelled = run_cli(demo, "cancel", running)

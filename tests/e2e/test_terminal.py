@@ -16,6 +16,8 @@ from pathlib import Path
 
 import requests
 
+from helpers import free_port
+
 WPSD = str(Path(sys.executable).with_name("wpsd"))
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -160,3 +162,37 @@ def test_show_prints_inputs_outputs_timing_and_log(demo_server):
     done = subprocess.run([WPSD, "jobs", "show", "no-such-job"], capture_output=True,
                           text=True, timeout=60, env=env, check=False)
     assert done.returncode == 1 and "no job no-such-job" in done.stderr
+
+
+def screen_of(output: str, columns: int = 200, rows: int = 30) -> list[str]:
+    """The lines a terminal shows after it was sent ``output`` (pyte emulates one)."""
+    import pyte
+
+    screen = pyte.Screen(columns, rows)
+    pyte.Stream(screen).feed(output.replace("\n", "\r\n"))
+    return [row.rstrip() for row in screen.display if row.strip()]
+
+
+def test_follow_over_http_redraws_a_shrinking_list_without_stale_lines(demo_server):
+    base = demo_server.url.removesuffix("/wps")
+    short, long = submit(base, 0.5), submit(base, 4.0)
+    try:
+        # Until the long job is 60% through: the short one ended seconds before.
+        text, code = in_terminal([WPSD, "jobs", "watch", "--url", base, "--interval", "0.1"],
+                                 dict(os.environ), until="slept 2.4 s")
+    finally:
+        requests.delete(f"{base}/jobs/{long}", timeout=10)
+    assert code is None
+    shown = screen_of(text)
+    assert any(short[:8] in frame for frame in text.split("\x1b[J")), "the short job was seen"
+    assert len(shown) == 1 and shown[0].startswith(long[:8]) and "running" in shown[0], shown
+
+
+def test_watch_over_http_says_what_went_wrong_without_a_traceback(demo_server):
+    base = demo_server.url.removesuffix("/wps")
+    for url, said in ((base, f"{base}/jobs/no-such-job: HTTP 404, "),
+                      (f"http://127.0.0.1:{free_port()}", "Connection refused")):
+        done = subprocess.run([WPSD, "jobs", "watch", "--url", url, "no-such-job"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith("Error: ") and said in done.stderr, done.stderr

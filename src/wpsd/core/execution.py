@@ -14,6 +14,7 @@ import binascii
 import json
 import logging
 import shutil
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,7 @@ def execute(
 ) -> Outcome:
     """Bind the inputs, call the handler, collect the outputs. Never raises."""
     job_id = request.job_id
+    started = time.monotonic()
     log = logging.LoggerAdapter(logger, {"job_id": job_id})
     # Made only when the handler uses it (most never do): its name is unique, as the job's id.
     workdir = env.workdir / f"{job_id}-w"
@@ -179,7 +181,8 @@ def execute(
             return Outcome.failure(NoApplicableCode(
                 f"Process {process.identifier!r} failed; the server log of job {job_id} "
                 "tells why"))
-        log.info("job %s: %s succeeded", job_id, process.identifier)
+        log.info("job %s: %s succeeded in %.2f s", job_id, process.identifier,
+                 time.monotonic() - started)
         return Outcome(tuple(produced))
     finally:
         if workdir.exists():

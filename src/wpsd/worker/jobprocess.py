@@ -146,22 +146,19 @@ def run_job(job: Job, settings: Settings, registry: ProcessRegistry, store: JobS
 
     job_log = JobLog(store, job_id)
     logging.getLogger("wpsd").addHandler(job_log)
-    started = time.monotonic()
     try:
+        # execute logs how the job ended (once: with its time, or with why it failed)
         outcome = execute(process, execution_request(job.request, job_id, job.output_url), env,
                           progress)
     except Exception:  # a bug of ours fails the job, never leaves it running
         logger.exception("job %s: could not run", job_id)
         outcome = Outcome.failure(NoApplicableCode("The job could not run"))
-    duration = time.monotonic() - started
     logging.getLogger("wpsd").removeHandler(job_log)
     job_log.flush()  # before the job ends: whoever sees it ended sees its whole log
     if outcome.error is None:
         store.finish(job_id, JobStatus.SUCCEEDED, outputs=codec.outputs_to_json(outcome.outputs))
-        logger.info("job %s: succeeded in %.2f s", job_id, duration)
     else:
         store.finish(job_id, JobStatus.FAILED, error=outcome.error)
-        logger.info("job %s: failed in %.2f s: %s", job_id, duration, outcome.error.text)
     if job.request.subscriber:
         ended = store.get(job_id)
         if ended is not None:
