@@ -1,5 +1,6 @@
-"""Maps in the browser: draw a bounding box or a geometry on a process form, see the results
-on the job page's map. Headless Chromium driven by Playwright, against `python3 demo.py`.
+"""Maps in the browser: draw a bounding box or a geometry (GeoJSON or GML) on a process form,
+see the results on the job page's map. Headless Chromium driven by Playwright, against
+`python3 demo.py`.
 
 Screenshots go to the test's tmp dir and to /tmp/wpsd-screenshots/ for people to look at.
 """
@@ -12,10 +13,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from playwright.sync_api import Page, expect
 from test_browser import browser  # noqa: F401 - the fixture, shared
 
 SHOTS = Path("/tmp/wpsd-screenshots")
+GML = "http://www.opengis.net/gml/3.2"
+EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
 
 
 @pytest.fixture
@@ -227,3 +231,242 @@ def test_draw_points(page, demo_server):
     page.wait_for_url("**/jobs/**")
     expect(page.locator("#status")).to_have_text("successful", timeout=30000)
     expect(page.locator("section[data-output=count] pre")).to_have_text("2")
+
+
+# ---------------------------------------------------------------- GML
+
+
+def gml_positions(text: str) -> tuple[etree._Element, list[tuple[float, float]]]:
+    """The root of a GML document and the positions of its posList and pos, as written."""
+    root = etree.fromstring(text.encode())
+    numbers = [float(v) for e in root.iter(f"{{{GML}}}posList", f"{{{GML}}}pos")
+               for v in e.text.split()]
+    return root, list(zip(numbers[0::2], numbers[1::2], strict=True))
+
+
+def center(page: Page, locator) -> tuple[float, float]:
+    box = locator.bounding_box()
+    assert box is not None
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def test_draw_a_polygon_as_gml_and_see_its_buffer(page, demo_server, shots):
+    page.goto(root_of(demo_server) + "/processes/gml_buffer?f=html")
+    media = "select[name=geometry-mediaType]"
+    assert page.input_value(media) == "application/gml+xml; version=3.2"  # its default
+    page.click("#map-geometry .wpsd-tool-polygon")
+    for fx, fy in ((0.3, 0.3), (0.6, 0.35), (0.5, 0.6)):
+        click_at(page, "#map-geometry", fx, fy)
+    click_at(page, "#map-geometry", 0.35, 0.55, double=True)
+    root, ring = gml_positions(page.input_value("#in-geometry"))
+    assert root.tag == f"{{{GML}}}Polygon" and root.get("srsName") == EPSG4326
+    assert root.get(f"{{{GML}}}id")
+    assert root.find(f"{{{GML}}}exterior/{{{GML}}}LinearRing") is not None
+    assert len(ring) == 5 and ring[0] == ring[-1]  # closed
+    # EPSG:4326 is latitude first: the corners clicked left to right have growing second numbers
+    assert ring[0][1] < ring[1][1] and all(-90 < lat < 90 for lat, _ in ring)
+
+    # GeoJSON chosen: the same drawing, longitude first; GML again: the GML back
+    page.select_option(media, "application/geo+json")
+    drawn = json.loads(page.input_value("#in-geometry"))
+    assert drawn["features"][0]["geometry"]["coordinates"][0] == [[lon, lat] for lat, lon in ring]
+    page.select_option(media, "application/gml+xml; version=3.2")
+    assert gml_positions(page.input_value("#in-geometry"))[1] == ring
+    page.fill("#in-distance", "3")
+    shots(page, "gml-buffer-form")
+
+    page.click("#submit")
+    page.wait_for_url("**/jobs/**")
+    expect(page.locator("#status")).to_have_text("successful", timeout=30000)
+    section = "#results-body section[data-output=buffered]"
+    assert_drawn(page, section, 1)
+    output = page.locator(section)
+    expect(output.locator("a.download")).to_have_attribute("download", "buffered.gml")
+    root, buffered = gml_positions(output.locator("pre").inner_text())
+    assert root.tag == f"{{{GML}}}Polygon" and root.get("srsName") == EPSG4326
+    # grown by 3 degrees on every side, in the same axis order
+    # (a buffer's arcs are polygons: their extremes are within a little of the true ones)
+    assert min(lat for lat, _ in buffered) == pytest.approx(min(lat for lat, _ in ring) - 3,
+                                                           abs=0.05)
+    assert max(lon for _, lon in buffered) == pytest.approx(max(lon for _, lon in ring) + 3,
+                                                           abs=0.05)
+    shots(page, "gml-buffer-job")
+
+
+# Paris as a point latitude first (the URN of EPSG:4326), a square around it longitude first
+# (CRS84), and a shape in a CRS the map cannot show: the point is drawn inside the square.
+PARIS = f"""<wfs:FeatureCollection xmlns:wfs="http://www.opengis.net/wfs/2.0"
+    xmlns:gml="{GML}" xmlns:app="urn:example">
+  <wfs:member><app:place><app:at>
+    <gml:Point gml:id="paris" srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>48.85 2.35</gml:pos></gml:Point>
+  </app:at></app:place></wfs:member>
+  <wfs:member><app:area><app:shape>
+    <gml:Polygon gml:id="around" srsName="http://www.opengis.net/def/crs/OGC/1.3/CRS84">
+      <gml:exterior><gml:LinearRing>
+        <gml:posList>1 48 4 48 4 50 1 50 1 48</gml:posList>
+      </gml:LinearRing></gml:exterior>
+      <gml:interior><gml:LinearRing>
+        <gml:posList>1.5 48.3 1.9 48.3 1.9 48.6 1.5 48.3</gml:posList>
+      </gml:LinearRing></gml:interior>
+    </gml:Polygon>
+  </app:shape></app:area></wfs:member>
+  <wfs:member><app:area><app:shape>
+    <gml:Point gml:id="utm" srsName="urn:ogc:def:crs:EPSG::25832"><gml:pos>500000 5500000</gml:pos></gml:Point>
+  </app:shape></app:area></wfs:member>
+</wfs:FeatureCollection>"""
+
+
+def test_upload_and_type_gml_and_see_it_drawn(page, demo_server, shots, tmp_path):
+    upload = tmp_path / "paris.gml"
+    upload.write_text(PARIS)
+    page.goto(root_of(demo_server) + "/processes/gml_buffer?f=html")
+    # GeoJSON chosen first: an uploaded GML file switches the format to GML
+    page.select_option("select[name=geometry-mediaType]", "application/geo+json")
+    page.set_input_files("#file-geometry", str(upload))
+    shapes = page.locator("#map-geometry path.leaflet-interactive")
+    expect(shapes).to_have_count(2)  # the point and the square; not the UTM point
+    assert page.input_value("#in-geometry") == PARIS
+    assert page.input_value("select[name=geometry-mediaType]") == \
+        "application/gml+xml; version=3.2"
+    expect(page.locator("#map-status-geometry")).to_contain_text(
+        "cannot show coordinates in the CRS urn:ogc:def:crs:EPSG::25832")
+    # the point (48.85 N, 2.35 E) lies inside the square (1-4 E, 48-50 N): both axis orders read
+    point = page.locator("#map-geometry path.leaflet-interactive").nth(0)
+    square = page.locator("#map-geometry path.leaflet-interactive").nth(1)
+    x, y = center(page, point)
+    box = square.bounding_box()
+    assert box is not None and box["width"] > 100  # the map zoomed to them
+    assert box["x"] < x < box["x"] + box["width"] and box["y"] < y < box["y"] + box["height"]
+    shots(page, "gml-upload-form")
+
+    # typed: a MultiSurface of two squares, its CRS on the aggregate only (the short
+    # EPSG:4326 spelling: longitude first, as GeoServer writes it)
+    typed = f"""<gml:MultiSurface xmlns:gml="{GML}" gml:id="m" srsName="EPSG:4326">
+  <gml:surfaceMember><gml:Polygon gml:id="a"><gml:exterior><gml:LinearRing>
+    <gml:posList>10 40 14 40 14 44 10 44 10 40</gml:posList></gml:LinearRing></gml:exterior>
+  </gml:Polygon></gml:surfaceMember>
+  <gml:surfaceMember><gml:Polygon gml:id="b"><gml:exterior><gml:LinearRing>
+    <gml:posList>20 40 24 40 24 44 20 44 20 40</gml:posList></gml:LinearRing></gml:exterior>
+  </gml:Polygon></gml:surfaceMember>
+</gml:MultiSurface>"""
+    page.fill("#in-geometry", typed)
+    page.press("#in-geometry", "Tab")  # a change event: what is typed is drawn
+    expect(shapes).to_have_count(1)  # a MultiPolygon is one path
+    expect(page.locator("#map-status-geometry")).to_have_text("")
+    box = shapes.nth(0).bounding_box()
+    assert box is not None and box["width"] > 1.5 * box["height"]  # two squares side by side
+    page.fill("#in-distance", "1")
+    shots(page, "gml-typed-form")
+
+    page.click("#submit")
+    page.wait_for_url("**/jobs/**")
+    expect(page.locator("#status")).to_have_text("successful", timeout=30000)
+    assert_drawn(page, "#results-body section[data-output=buffered]", 1)
+    root, _ = gml_positions(page.locator("#results-body section[data-output=buffered] pre")
+                            .inner_text())
+    assert root.tag == f"{{{GML}}}MultiSurface" and root.get("srsName") == "EPSG:4326"
+    shots(page, "gml-typed-job")
+
+    # what is not GML is said so, and not drawn
+    page.go_back()
+    page.fill("#in-geometry", "<gml:Point")
+    page.press("#in-geometry", "Tab")
+    expect(page.locator("#map-status-geometry")).to_have_text(
+        "Not drawn: the text is not well-formed XML.")
+
+
+def test_a_gml_output_by_reference_is_drawn(page, demo_server, shots):
+    root = root_of(demo_server)
+    polygon = (f'<gml:Polygon xmlns:gml="{GML}" gml:id="p" srsName="{EPSG4326}"><gml:exterior>'
+               "<gml:LinearRing><gml:posList>40 0 40 10 50 10 50 0 40 0</gml:posList>"
+               "</gml:LinearRing></gml:exterior></gml:Polygon>")
+    response = page.request.post(
+        root + "/processes/gml_buffer/execution", headers={"Prefer": "respond-async"},
+        data=json.dumps({"inputs": {"geometry": {"value": polygon,
+                                                 "mediaType": "application/gml+xml; version=3.2"},
+                                    "distance": 2},
+                         "outputs": {"buffered": {"transmissionMode": "reference"}},
+                         "response": "document"}),
+    )
+    assert response.status == 201
+    job = response.json()["jobID"]
+    for _ in range(300):
+        if page.request.get(f"{root}/jobs/{job}").json()["status"] == "successful":
+            break
+        page.wait_for_timeout(100)
+    page.goto(f"{root}/jobs/{job}/results?f=html")
+    section = "#results-page section[data-output=buffered]"
+    link = page.locator(f"{section} p a")
+    expect(link).to_have_attribute("href", re.compile(r"^http://127\.0\.0\.1:\d+/.*\.gml$"))
+    assert_drawn(page, section, 1)
+    shots(page, "gml-reference-results")
+
+
+def test_gml_is_read_in_the_axis_order_of_its_crs(page, demo_server):
+    """parseGML and toGML of map.js, on the spellings of CRSs found in the wild."""
+    page.goto(root_of(demo_server) + "/processes/gml_buffer?f=html")
+    point = '<gml:Point xmlns:gml="{ns}"{srs}>{pos}</gml:Point>'
+    cases = [  # (srsName, position as written, [longitude, latitude] expected or None)
+        ("urn:ogc:def:crs:EPSG::4326", "<gml:pos>50 10</gml:pos>", [10, 50]),
+        ("urn:ogc:def:crs:EPSG:6.6:4326", "<gml:pos>50 10</gml:pos>", [10, 50]),
+        ("urn:x-ogc:def:crs:EPSG:4326", "<gml:pos>50 10</gml:pos>", [10, 50]),
+        (EPSG4326, "<gml:pos>50 10</gml:pos>", [10, 50]),
+        ("EPSG:4326", "<gml:pos>10 50</gml:pos>", [10, 50]),
+        ("http://www.opengis.net/gml/srs/epsg.xml#4326", "<gml:coordinates>10,50</gml:coordinates>",
+         [10, 50]),
+        ("urn:ogc:def:crs:OGC:1.3:CRS84", "<gml:pos>10 50</gml:pos>", [10, 50]),
+        ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "<gml:pos>10 50 7</gml:pos>", [10, 50]),
+        ("urn:ogc:def:crs:EPSG::4258", "<gml:pos>50 10</gml:pos>", [10, 50]),
+        ("EPSG:3857", "<gml:pos>1113194.9 6446275.8</gml:pos>", [10, 50]),
+        ("http://www.opengis.net/def/crs/EPSG/0/3857", "<gml:pos>1113194.9 6446275.8</gml:pos>",
+         [10, 50]),
+        (None, "<gml:coord><gml:X>10</gml:X><gml:Y>50</gml:Y></gml:coord>", [10, 50]),
+        ("urn:ogc:def:crs:EPSG::25832", "<gml:pos>500000 5500000</gml:pos>", None),
+    ]
+    for ns in (GML, "http://www.opengis.net/gml"):
+        for srs, pos, expected in cases:
+            text = point.format(ns=ns, srs=f' srsName="{srs}"' if srs else "", pos=pos)
+            parsed = page.evaluate("(text) => WpsdMap.parseGML(text)", text)
+            features = parsed["collection"]["features"]
+            if expected is None:
+                assert features == [] and "cannot show" in parsed["problems"][0], srs
+                continue
+            assert [round(v, 4) for v in features[0]["geometry"]["coordinates"]] == expected, srs
+            assert parsed["problems"] == ([] if srs else
+                                          ["no srsName: coordinates read as longitude, latitude"])
+
+    # GML 2 coordinates with other separators, a 3D posList, a CRS inherited from the aggregate
+    parsed = page.evaluate("(text) => WpsdMap.parseGML(text).collection", f"""
+      <gml:MultiGeometry xmlns:gml="{GML}" srsName="urn:ogc:def:crs:EPSG::4326">
+        <gml:geometryMember><gml:LineString>
+          <gml:coordinates decimal="," cs=";" ts="|">50,5;10,5|51;11</gml:coordinates>
+        </gml:LineString></gml:geometryMember>
+        <gml:geometryMember><gml:LineString>
+          <gml:posList srsDimension="3">50 10 100 51 11 200</gml:posList>
+        </gml:LineString></gml:geometryMember>
+        <gml:geometryMember><gml:Point><gml:pos>1 2</gml:pos></gml:Point></gml:geometryMember>
+      </gml:MultiGeometry>""")
+    (geometry,) = (f["geometry"] for f in parsed["features"])
+    assert geometry["type"] == "GeometryCollection"
+    assert [g["coordinates"] for g in geometry["geometries"]] == [
+        [[10.5, 50.5], [11, 51]], [[10, 50], [11, 51]], [2, 1]]
+
+    # toGML writes EPSG:4326 latitude first, a gml:id on every geometry, and reads back
+    drawn = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": g} for g in (
+            {"type": "Point", "coordinates": [10, 50]},
+            {"type": "MultiPolygon", "coordinates": [
+                [[[0, 0], [4, 0], [4, 4], [0, 0]], [[1, 0.5], [3, 0.5], [3, 2.5], [1, 0.5]]],
+                [[[5, 5], [6, 5], [6, 6], [5, 5]]]]})]}
+    written = page.evaluate("(value) => WpsdMap.toGML(value)", drawn)
+    root = etree.fromstring(written.encode())
+    assert root.tag == f"{{{GML}}}MultiGeometry" and root.get("srsName") == EPSG4326
+    assert root.findtext(f".//{{{GML}}}Point/{{{GML}}}pos") == "50 10"
+    geometries = [e for e in root.iter() if etree.QName(e).localname in (
+        "MultiGeometry", "Point", "MultiSurface", "Polygon")]
+    ids = [e.get(f"{{{GML}}}id") for e in geometries]
+    assert len(geometries) == 5 and None not in ids and len(set(ids)) == 5
+    assert len(root.findall(f".//{{{GML}}}interior")) == 1
+    back = page.evaluate("(text) => WpsdMap.parseGML(text).collection", written)
+    assert back["features"][0]["geometry"]["geometries"] == [
+        g["geometry"] for g in drawn["features"]]

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from urllib.parse import quote
 
+import pytest
+from lxml import etree
+
+from helpers import EXEC, NS
 from wpsd.web.headers import PAGE_CSP
-from wpsd.web.pages import map_tiles, page_csp
+from wpsd.web.pages import FormatOption, format_options, map_format, map_tiles, page_csp
+
+GML = "http://www.opengis.net/gml/3.2"
+EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
 
 
 def test_leaflet_is_served_from_its_package(client):
@@ -36,10 +44,173 @@ def test_bbox_form_offers_the_process_crss(client):
 
 def test_geojson_form_has_a_map_and_an_upload(client):
     page = client.get("/processes/buffer?f=html").get_data(as_text=True)
-    assert 'data-map="geojson"' in page and 'id="file-features"' in page
-    assert "<option selected>application/geo+json</option>" in page
-    # not for documents that are not GeoJSON
-    assert 'data-map="geojson"' not in client.get("/processes/echo?f=html").get_data(as_text=True)
+    assert 'data-map="geometry"' in page and 'id="file-features"' in page
+    assert '<option selected data-format="geojson">application/geo+json</option>' in page
+    assert "<option>application/json</option>" in page  # a format the map does not write
+    assert "upload a GeoJSON file" in page and ".gml" not in page
+    # not for documents that are neither GeoJSON nor GML
+    echo = client.get("/processes/echo?f=html").get_data(as_text=True)
+    assert 'data-map="geometry"' not in echo and "data-format" not in echo
+
+
+def test_gml_form_has_a_map_that_writes_gml_first(client):
+    page = client.get("/processes/gml_buffer?f=html").get_data(as_text=True)
+    assert 'data-map="geometry"' in page and 'id="file-geometry"' in page
+    # its default format is GML, so that is what a drawing is written in
+    assert ('<option selected data-format="gml">application/gml+xml; version=3.2</option>'
+            '<option data-format="geojson">application/geo+json</option>') in page
+    assert "upload a GML or GeoJSON file" in page and "application/gml+xml,text/xml" in page
+
+
+@pytest.mark.parametrize(("schema", "kind"), [
+    ({"contentMediaType": "application/geo+json"}, "geojson"),
+    ({"contentMediaType": "application/vnd.geo+json"}, "geojson"),
+    ({"contentMediaType": "application/gml+xml"}, "gml"),
+    ({"contentMediaType": "application/gml+xml; version=3.2"}, "gml"),
+    ({"contentMediaType": "Application/GML+XML;version=3.1.1"}, "gml"),
+    ({"contentMediaType": "application/vnd.ogc.gml"}, "gml"),
+    ({"contentMediaType": "text/xml; subtype=gml/3.1.1"}, "gml"),
+    ({"contentMediaType": "text/xml",
+      "contentSchema": "http://schemas.opengis.net/gml/3.2.1/gml.xsd"}, "gml"),
+    ({"contentMediaType": "text/xml"}, ""),
+    ({"contentMediaType": "application/xml", "contentSchema": {"type": "object"}}, ""),
+    ({"contentMediaType": "application/json"}, ""),
+    ({"type": "string"}, ""),
+])
+def test_map_format(schema, kind):
+    assert map_format(schema) == kind
+
+
+def test_format_options_select_the_first_the_map_writes():
+    schema = {"oneOf": [{"contentMediaType": "text/plain"},
+                        {"contentMediaType": "application/gml+xml"},
+                        {"contentMediaType": "application/geo+json"}]}
+    assert format_options(schema) == [FormatOption("text/plain", "", False),
+                                      FormatOption("application/gml+xml", "gml", True),
+                                      FormatOption("application/geo+json", "geojson", False)]
+    # one format, not in a oneOf; and none a map can write: none selected
+    assert format_options({"contentMediaType": "text/xml"}) == [
+        FormatOption("text/xml", "", False)]
+
+
+# ---------------------------------------------------------------- the GML demo process
+
+POLYGON = (f'<gml:Polygon xmlns:gml="{GML}" gml:id="p1" srsName="{EPSG4326}"><gml:exterior>'
+           '<gml:LinearRing><gml:posList>40 0 40 10 50 10 50 0 40 0</gml:posList>'
+           '</gml:LinearRing></gml:exterior></gml:Polygon>')
+# A GML 3.1 feature collection: a polygon with a hole in CRS84 (longitude first) and a point
+# in the short EPSG:4326 spelling, which is longitude first too; its bounding box is no geometry.
+COLLECTION = """<wfs:FeatureCollection xmlns:wfs="http://www.opengis.net/wfs"
+    xmlns:gml="http://www.opengis.net/gml" xmlns:app="urn:example">
+  <gml:boundedBy><gml:Envelope srsName="EPSG:4326"><gml:lowerCorner>0 0</gml:lowerCorner>
+    <gml:upperCorner>20 20</gml:upperCorner></gml:Envelope></gml:boundedBy>
+  <gml:featureMember><app:lake><app:shape>
+    <gml:Polygon srsName="urn:ogc:def:crs:OGC:1.3:CRS84">
+      <gml:exterior><gml:LinearRing><gml:coordinates>0,0 10,0 10,10 0,10 0,0</gml:coordinates>
+      </gml:LinearRing></gml:exterior>
+      <gml:interior><gml:LinearRing><gml:pos>2 2</gml:pos><gml:pos>4 2</gml:pos>
+        <gml:pos>4 4</gml:pos><gml:pos>2 2</gml:pos></gml:LinearRing></gml:interior>
+    </gml:Polygon></app:shape></app:lake></gml:featureMember>
+  <gml:featureMember><app:well><app:at><gml:Point srsName="EPSG:4326">
+    <gml:pos>15 15</gml:pos></gml:Point></app:at></app:well></gml:featureMember>
+</wfs:FeatureCollection>"""
+
+
+def buffered(client, geometry, media="application/gml+xml; version=3.2", output=None,
+             distance=1):
+    body = {"inputs": {"geometry": {"value": geometry, "mediaType": media},
+                       "distance": distance},
+            "response": "document"}
+    if output:
+        body["outputs"] = {"buffered": {"format": {"mediaType": output}}}
+    return client.post("/processes/gml_buffer/execution", json=body)
+
+
+def test_gml_buffer_answers_gml_in_the_crs_and_axis_order_it_was_given(client):
+    answer = buffered(client, POLYGON).get_json()["buffered"]
+    assert answer["mediaType"] == "application/gml+xml; version=3.2"
+    root = etree.fromstring(answer["value"].encode())
+    assert root.tag == f"{{{GML}}}Polygon" and root.get("srsName") == EPSG4326
+    assert root.get(f"{{{GML}}}id")
+    numbers = [float(v) for v in root.findtext(f".//{{{GML}}}posList").split()]
+    latitudes, longitudes = numbers[0::2], numbers[1::2]
+    # grown by 1 on every side, latitude still first
+    assert min(latitudes) == pytest.approx(39) and max(latitudes) == pytest.approx(51)
+    assert min(longitudes) == pytest.approx(-1) and max(longitudes) == pytest.approx(11)
+
+
+def test_gml_buffer_answers_geojson_longitude_first(client):
+    answer = buffered(client, POLYGON, output="application/geo+json").get_json()["buffered"]
+    (feature,) = answer["value"]["features"]
+    ring = feature["geometry"]["coordinates"][0]
+    assert min(x for x, _ in ring) == pytest.approx(-1) and max(y for _, y in ring) == \
+        pytest.approx(51)
+
+
+def test_gml_buffer_reads_a_feature_collection(client):
+    answer = buffered(client, COLLECTION, distance=0.5).get_json()["buffered"]
+    root = etree.fromstring(answer["value"].encode())
+    # two geometries in two CRSs: a MultiGeometry naming each member's
+    assert root.tag == f"{{{GML}}}MultiGeometry" and root.get("srsName") is None
+    polygon, point = (m[0] for m in root.iterchildren(f"{{{GML}}}geometryMember"))
+    assert polygon.get("srsName") == "urn:ogc:def:crs:OGC:1.3:CRS84"
+    assert point.get("srsName") == "EPSG:4326"
+    assert len(polygon.findall(f"{{{GML}}}interior")) == 1  # the hole stays, smaller
+    ids = [e.get(f"{{{GML}}}id") for e in root.iter() if e.get(f"{{{GML}}}id")]
+    assert len(ids) == len(set(ids)) == 3
+    # as GeoJSON: both are longitude first already, nothing is swapped
+    answer = buffered(client, COLLECTION, output="application/geo+json", distance=0.5)
+    features = answer.get_json()["buffered"]["value"]["features"]
+    point_ring = features[1]["geometry"]["coordinates"][0]
+    assert min(x for x, _ in point_ring) == pytest.approx(14.5)
+
+
+def test_gml_buffer_takes_geojson_too(client):
+    point = {"type": "Point", "coordinates": [10, 50]}
+    answer = buffered(client, point, media="application/geo+json").get_json()["buffered"]
+    root = etree.fromstring(answer["value"].encode())
+    # GeoJSON is longitude first in CRS84 (RFC 7946): the GML says so
+    assert root.tag == f"{{{GML}}}Polygon"
+    assert root.get("srsName") == "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+
+@pytest.mark.parametrize(("srs_name", "lat_first"), [
+    ("urn:ogc:def:crs:EPSG::4326", True), ("urn:ogc:def:crs:EPSG:6.6:4326", True),
+    ("urn:x-ogc:def:crs:EPSG:4326", True), (EPSG4326, True),
+    ("https://www.opengis.net/def/crs/EPSG/0/4258", True),
+    ("EPSG:4326", False), ("http://www.opengis.net/gml/srs/epsg.xml#4326", False),
+    ("urn:ogc:def:crs:OGC:1.3:CRS84", False), ("urn:ogc:def:crs:EPSG::3857", False),
+    ("urn:ogc:def:crs:EPSG::43260", False), (None, False), ("", False),
+])
+def test_gml_axis_order(srs_name, lat_first):
+    import demo
+
+    assert demo._lat_first(srs_name) is lat_first
+
+
+@pytest.mark.parametrize(("geometry", "message"), [
+    ("<gml:Polygon", "is not GML"),
+    ("<doc/>", "holds no GML geometry"),
+    (f'<gml:Point xmlns:gml="{GML}"><gml:pos>1</gml:pos></gml:Point>', "gml:Point on line 1"),
+    (f'<gml:Point xmlns:gml="{GML}"><gml:pos>1 nan</gml:pos></gml:Point>', "gml:Point"),
+    (f'<gml:LineString xmlns:gml="{GML}"><gml:posList srsDimension="3">1 2 3 4</gml:posList>'
+     '</gml:LineString>', "gml:LineString"),
+    (f'<gml:Polygon xmlns:gml="{GML}"/>', "gml:Polygon"),
+])
+def test_gml_buffer_refuses_what_is_not_gml(client, geometry, message):
+    response = buffered(client, geometry)
+    assert response.status_code == 400, response.get_json()
+    assert message in response.get_json()["detail"]
+
+
+def test_gml_buffer_over_wps_is_schema_valid(wps):
+    # the WPS 1.0.0 response embeds the GML in wps:ComplexData; the helper validates it
+    response = wps.get(EXEC + "gml_buffer&DataInputs=geometry=" + quote(POLYGON)
+                       + quote(";distance=2", safe=";="))
+    (embedded,) = response.xml.find(".//wps:Output/wps:Data/wps:ComplexData", NS)
+    assert embedded.tag == f"{{{GML}}}Polygon"
+    wps.get("service=WPS&version=1.0.0&request=DescribeProcess&identifier=gml_buffer")
+    wps.get("service=WPS&version=2.0.0&request=DescribeProcess&identifier=gml_buffer")
 
 
 def test_pages_keep_their_strict_csp(client):

@@ -3,13 +3,15 @@
 Leaflet is a dependency (the XStatic-Leaflet package), served from its package directory, so
 the pages work without internet and the repository holds none of its code. A page with a map
 may show tiles of one operator-chosen server (the ``map_tiles`` URL template); its CSP then
-allows images from that origin, and only those.
+allows images from that origin, and only those. A complex input gets a map when one of its
+formats is GeoJSON or GML (:func:`format_options` tells the form which).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, send_from_directory
@@ -31,7 +33,9 @@ def _leaflet_dir() -> str | None:
 
 
 def add_page_routes(bp: Blueprint) -> None:
-    """``/vendor/leaflet/...`` (the map library) and ``/favicon.ico``."""
+    """``/vendor/leaflet/...`` (the map library), ``/favicon.ico``, and the template filter
+    ``format_options`` of the process form."""
+    bp.add_app_template_filter(format_options, "format_options")
 
     @bp.get("/vendor/leaflet/<path:filename>")
     def leaflet(filename: str) -> Response:
@@ -69,3 +73,51 @@ def bbox_crss(process: Process) -> dict[str, list[tuple[str, str]]]:
     """For each bounding-box input, the CRSs it takes (URI and short name), its default first."""
     return {i.identifier: [(crs_uri(c), crs_code(c)) for c in i.crss]
             for i in process.inputs if isinstance(i, BoundingBoxInput)}
+
+
+_GEOJSON_TYPES = frozenset({"application/geo+json", "application/vnd.geo+json"})
+# application/vnd.ogc.gml is what WMS and WFS 1.0 servers called GML
+_GML_TYPES = frozenset({"application/gml+xml", "application/vnd.ogc.gml"})
+
+
+class FormatOption(NamedTuple):
+    """One media type of a complex input's format picker."""
+
+    media_type: str
+    #: how the map reads and writes it: "geojson", "gml", or "" (no map)
+    map_format: str
+    selected: bool
+
+
+def map_format(schema: Mapping[str, Any]) -> str:
+    """How a map reads and writes values of one format (a member of the ``oneOf`` of an OGC API
+    input schema): ``"geojson"``, ``"gml"``, or ``""`` when it cannot.
+
+    GML is ``application/gml+xml`` with any parameters (``; version=3.2``), or XML that says it
+    is GML: a ``subtype=gml/3.1.1`` parameter (as GeoServer writes it) or a GML
+    ``contentSchema``.
+    """
+    base, _, parameters = str(schema.get("contentMediaType") or "").partition(";")
+    base = base.strip().lower()
+    if base in _GEOJSON_TYPES:
+        return "geojson"
+    if base in _GML_TYPES:
+        return "gml"
+    if base in ("text/xml", "application/xml"):
+        named = schema.get("contentSchema")
+        if "gml" in parameters.lower() or (isinstance(named, str) and "gml" in named.lower()):
+            return "gml"
+    return ""
+
+
+def format_options(schema: Mapping[str, Any]) -> list[FormatOption]:
+    """The media types of a complex input's schema, for its picker.
+
+    The first one a map can show is selected (the default format when it can), so that
+    drawing on the map fills the field in a format the process takes.
+    """
+    members = schema.get("oneOf") or [schema]
+    kinds = [map_format(member) for member in members]
+    first = next((index for index, kind in enumerate(kinds) if kind), None)
+    return [FormatOption(str(member.get("contentMediaType") or ""), kind, index == first)
+            for index, (member, kind) in enumerate(zip(members, kinds, strict=True))]

@@ -1,6 +1,6 @@
 // The process form: builds an OGC API execute request from the fields and submits a job.
-// Bounding-box and GeoJSON inputs get a map (map.js): a drawn shape fills the text field,
-// and what is typed or uploaded there is drawn.
+// Bounding-box inputs, and complex inputs that take GeoJSON or GML, get a map (map.js): a
+// drawn shape fills the text field, and what is typed or uploaded there is drawn.
 "use strict";
 const form = document.getElementById("execute");
 
@@ -41,23 +41,62 @@ function bboxMap(field, element) {
   crs.addEventListener("change", () => { if (drawn) fill(); else draw(); });
 }
 
-function geoJSONMap(field, element) {
+// A map for a complex input. Its format picker marks the formats the map can write
+// (data-format="geojson" or "gml", set by the page): a drawing is written in the chosen one,
+// or in the first the map can write when the chosen one is neither.
+function geometryMap(field, element) {
   const text = field.querySelector("textarea");
   const media = field.querySelector("select");
+  const status = field.querySelector(".map-status");
   const map = WpsdMap.create(element);
-  const group = WpsdMap.drawTools(map, ["point", "polygon", "rectangle"], (layers) => {
-    const shapes = layers.getLayers();
-    text.value = shapes.length ? JSON.stringify(layers.toGeoJSON(), null, 1) : "";
-    const geo = [...media.options].find((option) => option.value.includes("geo+json"));
-    if (geo) media.value = geo.value;
-  }, false);
+  let written = null;  // what the map last wrote into the field
+  const formatOf = (option) => (option && option.dataset.format) || "";
+  const firstOf = (kind) => [...media.options].find((option) => formatOf(option) === kind);
+  const chosen = () => media.options[media.selectedIndex];
+  function say(message) { if (status) status.textContent = message; }
+
+  function write(layers) {
+    const option = formatOf(chosen()) ? chosen() : firstOf("geojson") || firstOf("gml");
+    media.value = option.value;
+    const data = layers.toGeoJSON();
+    if (!layers.getLayers().length) text.value = "";
+    else if (formatOf(option) === "gml") text.value = WpsdMap.toGML(data);
+    else text.value = JSON.stringify(data, null, 1);
+    written = text.value;
+    say("");
+  }
+  const group = WpsdMap.drawTools(map, ["point", "polygon", "rectangle"], write, false);
+
+  // Another format: the drawing is written again in it, unless the text was typed since.
+  media.addEventListener("change", () => {
+    if (formatOf(chosen()) && written !== null && text.value === written) write(group);
+  });
+
   function draw() {
-    let document;
-    try { document = JSON.parse(text.value); } catch (e) { return; }
-    if (!WpsdMap.isGeoJSON(document)) return;
+    const value = text.value.trim();
+    let collection;
+    say("");
+    if (value.startsWith("<")) {
+      const gml = firstOf("gml");
+      if (!gml) return;  // XML, where no GML is taken: left to the server to judge
+      let parsed;
+      try {
+        parsed = WpsdMap.parseGML(value);
+      } catch (e) { say(`Not drawn: ${e.message}.`); return; }
+      if (parsed.problems.length) say(`Not all drawn: ${parsed.problems.join("; ")}.`);
+      if (formatOf(chosen()) !== "gml") media.value = gml.value;
+      collection = parsed.collection;
+    } else {
+      try { collection = JSON.parse(value); } catch (e) { return; }
+      if (!WpsdMap.isGeoJSON(collection)) return;
+      const geo = firstOf("geojson");
+      if (!geo) { say("Not drawn: this input takes GML, not GeoJSON."); return; }
+      if (formatOf(chosen()) === "gml") media.value = geo.value;
+    }
     group.clearLayers();
+    written = null;
     try {
-      const layer = WpsdMap.geoJSONLayer(document, WpsdMap.STYLE);
+      const layer = WpsdMap.geoJSONLayer(collection, WpsdMap.STYLE);
       layer.eachLayer((shape) => group.addLayer(shape));
       WpsdMap.show(map, group);
     } catch (e) { /* not drawable: left to the server to judge */ }
@@ -77,7 +116,7 @@ function geoJSONMap(field, element) {
 for (const element of document.querySelectorAll("[data-map]")) {
   const field = element.closest("[data-input]");
   if (typeof L === "undefined") { element.hidden = true; continue; }  // no map library
-  if (element.dataset.map === "bbox") bboxMap(field, element); else geoJSONMap(field, element);
+  if (element.dataset.map === "bbox") bboxMap(field, element); else geometryMap(field, element);
 }
 
 function problem(status, text) {

@@ -1,5 +1,5 @@
 // Results of an execution (an OGC API results document): every output pretty-printed with a
-// download link; GeoJSON and bounding boxes also on a map (map.js), images shown inline.
+// download link; GeoJSON, GML and bounding boxes also on a map (map.js), images shown inline.
 "use strict";
 const WpsdResults = (() => {
   const EXTENSIONS = {"application/geo+json": ".geojson", "application/json": ".json",
@@ -73,6 +73,18 @@ const WpsdResults = (() => {
     });
   }
 
+  // XML that holds GML geometries is drawn, whatever its media type says (text/xml with a GML
+  // schema is GML too); other XML is only shown as text.
+  function showGML(section, text) {
+    let parsed;
+    try { parsed = WpsdMap.parseGML(text); } catch (e) { return; }
+    if (parsed.problems.length) {
+      section.appendChild(element("p", "muted map-status",
+                                  `Not all drawn: ${parsed.problems.join("; ")}.`));
+    }
+    if (parsed.collection.features.length) showGeoJSON(section, parsed.collection);
+  }
+
   function showBBox(section, value) {
     const bounds = WpsdMap.boxToBounds(value.bbox, value.crs);
     if (!bounds) return;
@@ -83,6 +95,7 @@ const WpsdResults = (() => {
   }
 
   function isGeo(type) { return /geo\+json|^application\/json/.test(type || ""); }
+  function isXML(type) { return /^(text|application)\/([\w.-]+\+)?xml\b|gml/i.test(type || ""); }
 
   async function showReference(section, info) {
     if (info.type.startsWith("image/")) {
@@ -90,10 +103,17 @@ const WpsdResults = (() => {
       image.src = info.href;
       image.alt = "";
       section.appendChild(image);
-    } else if (isGeo(info.type) && new URL(info.href, location.href).origin === location.origin) {
+    } else if (new URL(info.href, location.href).origin !== location.origin) {
+      return;  // another site's data is not fetched: the link is there
+    } else if (isGeo(info.type)) {
       try {
         const response = await fetch(info.href, {headers: {"Accept": info.type}});
         if (response.ok) showGeoJSON(section, await response.json());
+      } catch (e) { /* the link is still there */ }
+    } else if (isXML(info.type)) {
+      try {
+        const response = await fetch(info.href, {headers: {"Accept": info.type}});
+        if (response.ok) showGML(section, await response.text());
       } catch (e) { /* the link is still there */ }
     }
   }
@@ -128,6 +148,9 @@ const WpsdResults = (() => {
       }
       if (info.kind === "bbox") showBBox(section, value);
       if (info.kind === "inline" && typeof info.data === "object") showGeoJSON(section, info.data);
+      if (info.kind === "inline" && typeof info.data === "string" && isXML(info.type)) {
+        showGML(section, info.data);
+      }
     }
   }
 
