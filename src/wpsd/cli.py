@@ -219,6 +219,10 @@ def show(service: Service, job_id: str, as_json: bool) -> None:
     click.echo("Log")
     log_text = record["log"] or "(empty)\n"
     click.echo("".join(f"  {line}\n" for line in log_text.splitlines()), nl=False)
+    if record["traceback"]:
+        click.echo("Traceback (for the operator: clients never see it)")
+        click.echo("".join(f"  {line}\n" for line in record["traceback"].splitlines()),
+                   nl=False)
 
 
 def _job_record(service: Service, job: Job) -> dict[str, Any]:
@@ -264,6 +268,7 @@ def _job_record(service: Service, job: Job) -> dict[str, Any]:
         "error": f"{error.code}: {error.text}" if error else None,
         "inputs": inputs, "outputs": outputs,
         "log": service.store.job_log(job.id) or "",
+        "traceback": error.trace if error else None,
     }
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -29,7 +32,7 @@ def test_without_status_the_document_changes_only_at_the_end(wps):
     assert states == {"ProcessAccepted", "ProcessSucceeded"}
 
 
-def test_failure(wps):
+def test_failure(wps, settings):
     _, location = submit(wps, "fail" + ASYNC)
     final = poll(wps, location)[-1]
     text, log = final.xpath(".//ows:ExceptionText/text()", namespaces=NS)
@@ -44,6 +47,15 @@ def test_failure(wps):
     response = wps.client.get(location)
     assert response.headers["Link"] == f'<{log_url}>; rel="log"; type="text/plain"'
     assert "giving up: the input cannot be read\n" in wps.client.get(log_url).text
+    # The traceback is for the operator: in the job record, shown by `wpsd jobs show`.
+    assert b"Traceback" not in response.data
+    assert b"Traceback" not in wps.client.get(f"/jobs/{job_id}").data
+    shown = subprocess.run([str(Path(sys.executable).with_name("wpsd")), "jobs", "show", job_id],
+                           capture_output=True, text=True, timeout=60, check=True,
+                           env=dict(os.environ, WPSD_DATA_DIR=str(settings.data_dir)))
+    trace = shown.stdout.split("\nTraceback (for the operator: clients never see it)\n")[1]
+    assert "  Traceback (most recent call last):" in trace
+    assert trace.rstrip().endswith("ValueError: the process broke on purpose")
 
 
 def test_outputs_by_reference_and_lineage(wps, client):

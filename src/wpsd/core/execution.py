@@ -15,8 +15,9 @@ import json
 import logging
 import shutil
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -53,6 +54,8 @@ from .job import JobError
 from .results import SelectedOutput
 
 logger = logging.getLogger("wpsd")
+#: characters of a failed handler's traceback kept in its job record (its end: the raise)
+MAX_TRACE = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -176,11 +179,15 @@ def execute(
             log.error("job %s: %s failed: %s", job_id, process.identifier, exc.text)
             return Outcome.failure(exc)
         except Exception:
-            # The traceback goes to the log; the client learns only that the process failed.
+            # The traceback goes to the log and the job record (for the operator); the
+            # client learns only that the process failed.
             log.exception("job %s: process %s failed", job_id, process.identifier)
-            return Outcome.failure(NoApplicableCode(
+            failed = Outcome.failure(NoApplicableCode(
                 f"Process {process.identifier!r} failed; the server log of job {job_id} "
                 "tells why"))
+            assert failed.error is not None
+            trace = traceback.format_exc()[-MAX_TRACE:]
+            return replace(failed, error=replace(failed.error, trace=trace))
         log.info("job %s: %s succeeded in %.2f s", job_id, process.identifier,
                  time.monotonic() - started)
         return Outcome(tuple(produced))

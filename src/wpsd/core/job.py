@@ -28,12 +28,15 @@ ACTIVE = (JobStatus.ACCEPTED, JobStatus.RUNNING)
 @dataclass(frozen=True)
 class JobError:
     """Why a job failed: an OWS exception code (WPS 2.0 spelling), its text and locator, and
-    the HTTP status when it differs from the code's own."""
+    the HTTP status when it differs from the code's own. ``trace`` is the traceback of a
+    handler's exception: kept for the operator (``wpsd jobs show``), never sent to a client,
+    since it names the server's files and may hold the handler's data."""
 
     code: str
     text: str
     locator: str | None = None
     status: int | None = None
+    trace: str | None = None
 
 
 @dataclass
