@@ -512,6 +512,7 @@ def main() -> None:
     from wpsd.logs import configure_logging
     from wpsd.web.app import serving_on
 
+    configure_logging()  # first: what reading the settings warns of is logged as the rest
     settings = load_settings(None, os.environ)
     configure_logging(settings.log_format)
     app = create_demo_app(serving_on(settings, args.host))
