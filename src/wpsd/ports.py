@@ -54,7 +54,10 @@ class JobStore(Protocol):
 
     def create(self, job: Job) -> None: ...
 
-    def get(self, job_id: str) -> Job | None: ...
+    def get(self, job_id: str, log_tail: int | None = None) -> Job | None:
+        """A job record; with ``log_tail``, its log's last that many characters too (in
+        ``Job.log_tail``, read in the same query)."""
+        ...
 
     def list_jobs(
         self,

@@ -257,3 +257,13 @@ def test_a_jobs_log_is_appended_and_read_whole_or_by_its_end(store):
     assert store.job_log(job.id, tail=1000) == store.job_log(job.id)
     assert store.job_log("no-such-job") is None
     assert store.job_log("no-such-job", tail=5) is None
+
+
+def test_a_record_is_read_with_the_end_of_its_log_when_asked(store):
+    job = new_job()
+    store.create(job)
+    assert store.get(job.id).log_tail is None  # not asked: not read
+    assert store.get(job.id, log_tail=5).log_tail == ""
+    store.append_log(job.id, "one\ntwo\n")
+    assert store.get(job.id, log_tail=4).log_tail == "two\n"
+    assert store.get("no-such-job", log_tail=4) is None

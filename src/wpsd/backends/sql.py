@@ -262,10 +262,16 @@ class SQLJobStore:
 
     # ------------------------------------------------------------ reading
 
-    def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str, log_tail: int | None = None) -> Job | None:
+        columns = _RECORD if log_tail is None else (*_RECORD, _log_end(log_tail).label("tail"))
         with self._read.connect() as conn:
-            row = conn.execute(sa.select(*_RECORD).where(jobs.c.id == job_id)).first()
-        return _job(row) if row else None
+            row = conn.execute(sa.select(*columns).where(jobs.c.id == job_id)).first()
+        if row is None:
+            return None
+        job = _job(row)
+        if log_tail is not None:
+            job.log_tail = row.tail or ""
+        return job
 
     def list_jobs(
         self,
@@ -394,13 +400,7 @@ class SQLJobStore:
     def job_log(self, job_id: str, tail: int | None = None) -> str | None:
         """What the job's handler logged (or its last ``tail`` characters), or None for an
         unknown job."""
-        column: sa.ColumnElement[str] = jobs.c.log
-        if tail is not None:
-            # Cut in the database: a status poll reads a few lines, not up to 64 KiB. Written
-            # with length() and substr(), which SQLite and PostgreSQL both have.
-            size = sa.func.length(jobs.c.log)
-            column = sa.case((size > tail, sa.func.substr(jobs.c.log, size - tail + 1)),
-                             else_=jobs.c.log)
+        column = jobs.c.log if tail is None else _log_end(tail)
         with self._read.connect() as conn:
             return conn.execute(sa.select(column).where(jobs.c.id == job_id)).scalar()
 
@@ -515,6 +515,14 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
     return value
+
+
+def _log_end(characters: int) -> sa.ColumnElement[str]:
+    """The last characters of a job's log, cut in the database: a status poll reads a few
+    lines, not up to 64 KiB. With length() and substr(), which SQLite and PostgreSQL share."""
+    size = sa.func.length(jobs.c.log)
+    return sa.case((size > characters, sa.func.substr(jobs.c.log, size - characters + 1)),
+                   else_=jobs.c.log)
 
 
 def _job(row: Any) -> Job:

@@ -65,6 +65,9 @@ class Job:
     error: JobError | None = None
     #: the name of the caller who started it ("" for the anonymous tenant of auth = none)
     owner: str = ""
+    #: the end of the job's log, when the store was asked for it with the record
+    #: (``JobStore.get(id, log_tail=N)``); None when it was not read
+    log_tail: str | None = None
 
 
 def now() -> dt.datetime:

@@ -242,10 +242,12 @@ class Service:
         return self.store.list_jobs(statuses=statuses, process_ids=process_ids, limit=limit,
                                     offset=offset, owner=None if caller.admin else caller.name)
 
-    def get_job(self, job_id: str, caller: Caller = OPERATOR) -> Job | None:
+    def get_job(self, job_id: str, caller: Caller = OPERATOR, with_log: bool = False
+                ) -> Job | None:
         """A job, or None when there is none or it is not the caller's (by default: the
-        operator's view, every job)."""
-        job = self.store.get(job_id)
+        operator's view, every job). ``with_log``: with the end of its log, as its status
+        documents show it (read with the record: one query per poll)."""
+        job = self.store.get(job_id, log_tail=LOG_TAIL_CHARS if with_log else None)
         if job is None or not caller.owns(job.owner):
             return None
         return job
@@ -285,7 +287,9 @@ class Service:
                                status=job.status.value, progress=job.progress,
                                message=job.message)
         if job.status is not JobStatus.ACCEPTED:  # nothing has logged before it starts
-            tail = self.store.job_log(job.id, tail=LOG_TAIL_CHARS) or ""
+            tail = job.log_tail
+            if tail is None:
+                tail = self.store.job_log(job.id, tail=LOG_TAIL_CHARS) or ""
             result.log = last_lines(tail, cut=len(tail) >= LOG_TAIL_CHARS)
         if job.status is JobStatus.SUCCEEDED:
             produced = codec.outputs_from_json(job.outputs or [])

@@ -183,7 +183,7 @@ class WPSEndpoint:
         """The stored WPS 1.0.0 execute response of a job (whichever protocol started it),
         built from its record on every request so that it is never stale. Another user's
         job is as unknown as one that never existed."""
-        job = self.service.get_job(job_id, current_caller())
+        job = self.service.get_job(job_id, current_caller(), with_log=True)
         if job is None:
             raise NoApplicableCode(f"No job {job_id!r}; it may have expired", "jobId",
                                    status=404)
