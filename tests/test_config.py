@@ -65,3 +65,28 @@ def test_auth_settings_from_file_and_environment(tmp_path):
         "model": ("staff", "partners")}
     with pytest.raises(ValueError, match="process_roles"):
         load_settings(None, {"WPSD_PROCESS_ROLES": '{"model": "staff"}'})
+
+
+def test_metrics_listen_from_file_and_environment(tmp_path):
+    config = tmp_path / "wpsd.toml"
+    config.write_text('metrics_listen = "127.0.0.1:9464"\n')
+    settings = load_settings(config, {})
+    assert settings.metrics_listen == "127.0.0.1:9464"
+    assert settings.metrics_address == ("127.0.0.1", 9464)
+    assert load_settings(config, {"WPSD_METRICS_LISTEN": "[::1]:9100"}).metrics_address == (
+        "::1", 9100)
+    assert load_settings(None, {"WPSD_METRICS_LISTEN": "localhost:9464"}).metrics_address == (
+        "localhost", 9464)
+    # unset, or set empty: /metrics of the web app
+    assert load_settings(None, {}).metrics_address is None
+    assert load_settings(None, {"WPSD_METRICS_LISTEN": ""}).metrics_listen is None
+    # What a worker is given (to_environ) reads back the same.
+    assert load_settings(None, settings.to_environ()).metrics_address == ("127.0.0.1", 9464)
+
+
+@pytest.mark.parametrize("address", ["9464", ":9464", "127.0.0.1", "127.0.0.1:", "host:port",
+                                     "127.0.0.1:0", "127.0.0.1:70000", "::1:9464",
+                                     "http://127.0.0.1:9464", "a b:9464"])
+def test_metrics_listen_must_be_host_and_port(address):
+    with pytest.raises(ValueError, match="setting 'metrics_listen': .* is no host:port"):
+        load_settings(None, {"WPSD_METRICS_LISTEN": address})

@@ -168,6 +168,10 @@ class Settings:
     #: whether /metrics serves Prometheus metrics (counted across the host's web, worker,
     #: sync and job processes in PROMETHEUS_MULTIPROC_DIR, by default data_dir/metrics)
     metrics: bool = True
+    #: ``host:port`` (``[::1]:9464`` for IPv6) where the host's worker serves the metrics
+    #: instead of /metrics, to no one but who reaches that address (keep it on loopback or
+    #: an internal network); unset: /metrics of the web app
+    metrics_listen: str | None = None
     #: how log lines look: ``text`` or ``json`` (one object a line); ``wpsd serve`` and
     #: ``wpsd worker`` (and gunicorn through wpsd.wsgi) use it
     log_format: str = "text"
@@ -186,6 +190,8 @@ class Settings:
             raise ValueError(f"setting 'executor': {self.executor!r} is neither local nor dask")
         if self.executor == "dask" and not self.dask_scheduler:
             raise ValueError("setting 'dask_scheduler' is needed when executor is dask")
+        if self.metrics_listen is not None:
+            _host_and_port(self.metrics_listen)  # raises unless it parses
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"setting 'log_format': {self.log_format!r} is neither text nor json")
         if self.output_storage_options is not None:
@@ -232,6 +238,11 @@ class Settings:
         return _process_roles(self.process_roles)
 
     @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """metrics_listen, parsed: (host, port), brackets of an IPv6 address removed."""
+        return _host_and_port(self.metrics_listen) if self.metrics_listen else None
+
+    @property
     def storage_options(self) -> dict[str, Any]:
         """output_storage_options, parsed."""
         return json.loads(self.output_storage_options) if self.output_storage_options else {}
@@ -271,6 +282,19 @@ class Settings:
                 value = ",".join(value)
             env[ENV_PREFIX + f.name.upper()] = str(value)
         return env
+
+
+def _host_and_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
+        host = host[1:-1]
+    # An IPv6 address needs its brackets, or "::1:9464" would be read as host ::1, port 9464.
+    if (not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536
+            or (":" in host and not bracketed) or any(c.isspace() or c in "[]/" for c in host)):
+        raise ValueError(f"setting 'metrics_listen': {text!r} is no host:port address, such "
+                         "as 127.0.0.1:9464 or [::1]:9464")
+    return host, int(port)
 
 
 def _process_roles(raw: str | None) -> dict[str, tuple[str, ...]]:

@@ -18,6 +18,7 @@ import requests
 from e2e_server import ROOT, Server, start_server
 from lxml import etree
 from owslib.wps import WebProcessingService
+from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import POSTGRES_VARIABLE, alive, free_port, postgres_schema
 from schemas import assert_valid
@@ -140,6 +141,13 @@ class Node:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        response = requests.get(f"{self.base}/metrics", timeout=10)
+        assert response.status_code == 200, response.text
+        return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for family in text_string_to_metric_families(response.text)
+                for sample in family.samples}
+
     def wait(self, job_id: str, *states: str, timeout: float = 60) -> dict[str, object]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -151,8 +159,11 @@ class Node:
 
 
 @pytest.fixture
-def nodes(tmp_path: Path, cluster: Cluster, database: str, s3: S3Server
-          ) -> Iterator[tuple[Node, Node]]:
+def nodes(tmp_path: Path, cluster: Cluster, database: str, s3: S3Server,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Node, Node]]:
+    # Each node counts in the metrics folder of its own data_dir, as two hosts would (this
+    # pytest process may have set the variable for its own apps).
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     shared = {"WPSD_DATABASE_URL": database, "WPSD_PROCESSES": PROCESSES,
               "WPSD_OUTPUT_STORAGE": f"s3://{s3.bucket}/{tmp_path.name}",
               "WPSD_OUTPUT_STORAGE_OPTIONS": json.dumps(s3.options),
@@ -207,6 +218,41 @@ def test_a_job_runs_on_a_dask_worker_and_any_node_reports_it(cluster, nodes):
     # The job ran in a process of the launcher of one of the Dask workers.
     assert parent(launcher) in cluster.worker_pids()
     assert not alive(job_pid)
+
+
+def test_dask_jobs_are_counted_once_on_the_host_that_submitted_them(nodes):
+    a, b = nodes
+    # Submitted through either node: node A's worker (its Dask bridge) claims them all.
+    succeeding = [a.submit("pids", {}), b.submit("pids", {})]
+    failing = b.submit("fail", {})
+    for job_id in succeeding:
+        assert b.wait(job_id, "successful")["status"] == "successful"
+    assert b.wait(failing, "failed")["status"] == "failed"
+
+    def executions(found: dict, process: str, outcome: str) -> float:
+        return found.get(("wpsd_executions_total", (
+            ("mode", "async"), ("outcome", outcome), ("process", process))), 0.0)
+
+    def counted() -> dict | None:  # the bridge counts a job as its task ends
+        found = a.metrics()
+        done = (executions(found, "pids", "succeeded") == 2
+                and executions(found, "fail", "failed") == 1)
+        return found if done else None
+
+    found = wait_for(counted, "the Dask jobs to be counted")
+    for process, runs in (("pids", 2), ("fail", 1)):
+        labels = (("process", process),)
+        assert found["wpsd_job_duration_seconds_count", labels] == runs
+        assert found["wpsd_job_queue_wait_seconds_count", labels] == runs
+    assert found["wpsd_job_duration_seconds_sum", (("process", "pids"),)] > 0
+    # Counted once, on A's host (exactly 2 and 1 above): node B, which runs no worker,
+    # counts none of them.
+    elsewhere = b.metrics()
+    assert executions(elsewhere, "pids", "succeeded") == 0
+    assert executions(elsewhere, "fail", "failed") == 0
+    # and no job of the local kind was forked on A's host
+    assert found.get(("wpsd_worker_processes_started_total", (("kind", "job"),)), 0.0) == 0
+    assert found["wpsd_worker_processes_started_total", (("kind", "bridge"),)] >= 1
 
 
 def test_dismissed_on_another_node_the_job_stops_on_its_dask_worker(nodes, tmp_path):

@@ -7,15 +7,18 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
 from e2e_server import ROOT, start_server
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import free_port
+from helpers import alive, free_port
+from wpsd import metrics
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -145,3 +148,96 @@ def test_metrics_health_and_logs_of_a_real_server(tmp_path: Path, file_server,
     assert ("WARNING:wpsd:environment variable WPSD_DATABSE_URL names no wpsd setting and is "
             "ignored; did you mean database_url" in server.log_text())
     assert "\x1b[" not in server.log_text()  # no terminal colours in a log file
+
+
+def unfolded(folder: Path) -> set[int]:
+    """The processes whose metrics files are in the folder (besides the archives)."""
+    return {int(path.stem.rsplit("_", 1)[1]) for path in folder.glob("*.db")
+            if not path.stem.endswith("_folded")}
+
+
+def test_many_jobs_leave_few_metrics_files_and_exact_totals(tmp_path: Path, file_server,
+                                                             monkeypatch: pytest.MonkeyPatch):
+    """Each job that fetches a reference counts in files of its own; the worker folds them
+    when it reaps the job, so the folder holds the files of the live processes only. Here the
+    metrics are served by the worker on an address of their own (metrics_listen)."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    base_url, folder = file_server
+    (folder / "fold-square.json").write_text(json.dumps(
+        {"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [2, 1], [0, 1], [0, 0]]]}))
+    port, metrics_port = free_port(), free_port()
+    proc, server = start_server(
+        [sys.executable, "-m", "wpsd.cli", "serve", "demo", "--host", "127.0.0.1",
+         "--port", str(port)], tmp_path, port, WPSD_HEARTBEAT_INTERVAL="0.2",
+        WPSD_METRICS_LISTEN=f"127.0.0.1:{metrics_port}")
+    base, exporter = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics"
+    jobs = 40
+    seen: list[tuple[float, float]] = []
+    stop = threading.Event()
+
+    def totals() -> tuple[float, float]:
+        found = samples(requests.get(exporter, timeout=30).text)
+        return (value(found, "wpsd_executions_total", process="area", mode="async",
+                      outcome="succeeded"),
+                value(found, "wpsd_references_fetched_total", result="ok"))
+
+    def scrape_all_along() -> None:
+        while not stop.is_set():
+            seen.append(totals())
+
+    scraper = threading.Thread(target=scrape_all_along)
+    try:
+        assert requests.get(base + "/metrics", timeout=30).status_code == 404
+        deadline = time.monotonic() + 30
+        while True:  # the worker's metrics process may still be starting
+            try:
+                totals()
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, server.log_text()
+                time.sleep(0.1)
+        scraper.start()
+        for _ in range(jobs):
+            submitted = requests.post(base + "/processes/area/execution", timeout=30, json={
+                "inputs": {"features": {"href": base_url + "fold-square.json",
+                                        "type": "application/geo+json"}}},
+                headers={"Prefer": "respond-async"})
+            assert submitted.status_code == 201, submitted.text
+        deadline = time.monotonic() + 120
+        while not seen or seen[-1][0] < jobs:  # until every job is counted
+            assert time.monotonic() < deadline, (seen[-1:], server.log_text())
+            time.sleep(0.1)
+        stop.set()
+        scraper.join()
+        final = totals()
+        files = [path.name for path in (tmp_path / "metrics").glob("*.db")]
+        pids = unfolded(tmp_path / "metrics")
+        ended = {pid for pid in pids if not alive(pid)}
+    finally:
+        stop.set()
+        if scraper.is_alive():
+            scraper.join()
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert final == (jobs, jobs)
+    # no scrape missed the counts of a job being folded, or saw them twice
+    assert len(seen) > 1
+    for earlier, later in zip(seen, [*seen[1:], final], strict=True):
+        assert earlier[0] <= later[0] and earlier[1] <= later[1], (earlier, later)
+    # Left: the archives, and the files of processes that are alive (the server, its
+    # worker, the sync processes), however many jobs ran.
+    assert {"counter_folded.db", "histogram_folded.db"} <= set(files)
+    assert not ended, files
+    assert len(files) <= 2 + 2 * len(pids) < jobs, files
+    assert "metrics process" not in server.log_text()  # it never failed
+
+    # Stopped, the server leaves the files of its web process only: its worker folds its own
+    # as it stops. The totals stay.
+    deadline = time.monotonic() + 20
+    while unfolded(tmp_path / "metrics") != {proc.pid}:
+        assert time.monotonic() < deadline, list((tmp_path / "metrics").iterdir())
+        time.sleep(0.1)
+    found = samples(generate_latest(metrics.registry(directory=tmp_path / "metrics")).decode())
+    assert value(found, "wpsd_executions_total", process="area", mode="async",
+                 outcome="succeeded") == jobs
+    assert value(found, "wpsd_references_fetched_total", result="ok") == jobs

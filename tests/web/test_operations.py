@@ -6,15 +6,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+import requests
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from wpsd import load_settings
+from helpers import free_port
+from wpsd import load_settings, metrics
 from wpsd.logs import ContextFilter, JSONFormatter, configure_logging, request_id
 from wpsd.web.metrics import HEADER
 from wpsd.worker.channel import Channel
@@ -147,15 +152,19 @@ def test_no_terminal_colours_in_log_files(monkeypatch):
 # ------------------------------------------------------------------ metrics
 
 
+def parse(text: str) -> dict:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
 def scrape(client) -> dict:
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
-    found = {}
-    for family in text_string_to_metric_families(response.get_data(as_text=True)):
-        for sample in family.samples:
-            found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
-    return found
+    return parse(response.get_data(as_text=True))
 
 
 def count(found: dict, name: str, **labels: str) -> float:
@@ -190,6 +199,180 @@ def test_metrics_count_requests_by_protocol_and_operation(client):
 def test_metrics_can_be_turned_off(make_app):
     client = make_app(metrics=False, embedded_worker=False).test_client()
     assert client.get("/metrics").status_code == 404
+
+
+def scrape_address(url: str) -> dict:
+    deadline = time.monotonic() + 30
+    while True:  # the worker's metrics process may still be starting
+        try:
+            response = requests.get(url, timeout=10)
+            break
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, "nothing serves the metrics at " + url
+            time.sleep(0.05)
+    assert response.status_code == 200
+    return parse(response.text)
+
+
+def test_metrics_on_an_address_of_their_own(make_app):
+    address = f"127.0.0.1:{free_port()}"
+    # The web app does not serve them then ...
+    assert make_app(metrics_listen=address, embedded_worker=False).test_client().get(
+        "/metrics").status_code == 404
+    # ... the host's worker does, to whoever reaches its address: no token needed.
+    client = make_app(metrics_listen=address, auth="tokens").test_client()
+    url = f"http://{address}/metrics"
+    key = {"protocol": "wps1", "operation": "GetCapabilities", "status": "401"}
+    before = scrape_address(url)
+    assert client.get(CAPABILITIES).status_code == 401
+    assert client.get(CAPABILITIES).status_code == 401
+    after = scrape_address(url)
+    # the web process counts its requests as ever
+    assert (count(after, "wpsd_http_requests_total", **key)
+            - count(before, "wpsd_http_requests_total", **key)) == 2
+    assert count(after, "wpsd_worker_processes_started_total", kind="metrics") >= 1
+    assert ("wpsd_jobs_queued", ()) in after and ("wpsd_jobs_running", ()) in after
+    assert client.get("/health/live").status_code == 200
+
+
+def test_a_taken_metrics_address_does_not_stop_the_worker(make_app):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        app = make_app(metrics_listen=address)
+        before = parse(metrics.exposition()[0].decode())
+        wait_for_worker(app)
+        client = app.test_client()
+        hello = client.get("/wps?service=WPS&version=1.0.0&request=Execute&identifier=say_hello"
+                           "&DataInputs=name=x&RawDataOutput=response")
+        assert hello.get_data(as_text=True) == "Hello x"  # executions go on
+        deadline = time.monotonic() + 30
+        while True:  # its metrics process failed (and is started again later)
+            after = parse(metrics.exposition()[0].decode())
+            if (count(after, "wpsd_worker_processes_crashed_total", kind="metrics")
+                    > count(before, "wpsd_worker_processes_crashed_total", kind="metrics")):
+                break
+            assert time.monotonic() < deadline, "the metrics process did not fail"
+            time.sleep(0.05)
+        assert client.get("/health/ready").status_code == 200
+
+
+#: a process that counts as a job process can: fetches and, as the worker does, a job
+COUNTING_CHILD = """
+import sys
+from pathlib import Path
+from wpsd import metrics
+metrics.enable(Path(sys.argv[1]))
+for _ in range(3):
+    with metrics.counting_fetch() as size:
+        size.append(10)
+metrics.count_job("p", "succeeded", 0.5, 2.0)
+"""
+
+
+def run_counting_children(folder: Path, how_many: int) -> list[int]:
+    env = {**os.environ, metrics.VARIABLE: str(folder)}
+    procs = [subprocess.Popen([sys.executable, "-c", COUNTING_CHILD, str(folder)], env=env)
+             for _ in range(how_many)]
+    for proc in procs:
+        assert proc.wait(timeout=60) == 0
+    return [proc.pid for proc in procs]
+
+
+def totals(folder: Path) -> tuple[float, ...]:
+    found = parse(generate_latest(metrics.registry(directory=folder)).decode())
+    return (count(found, "wpsd_references_fetched_total", result="ok"),
+            count(found, "wpsd_reference_bytes_total"),
+            count(found, "wpsd_executions_total", process="p", mode="async",
+                  outcome="succeeded"),
+            count(found, "wpsd_job_duration_seconds_count", process="p"),
+            count(found, "wpsd_job_duration_seconds_sum", process="p"),
+            count(found, "wpsd_job_duration_seconds_bucket", process="p", le="2.5"),
+            count(found, "wpsd_job_queue_wait_seconds_bucket", process="p", le="0.5"))
+
+
+def per_child(children: int) -> tuple[float, ...]:
+    return (3 * children, 30 * children, children, children, 2.0 * children, children,
+            children)
+
+
+def test_the_counts_of_ended_processes_are_folded(tmp_path):
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    seen: list[tuple[float, ...]] = []
+    stop = threading.Event()
+
+    def scrape_all_along() -> None:
+        while not stop.is_set():
+            seen.append(totals(folder))
+
+    scraper = threading.Thread(target=scrape_all_along)
+    scraper.start()
+    children = 0
+    try:
+        for _ in range(8):  # each round: processes count and end, and are folded
+            for pid in run_counting_children(folder, 4):
+                metrics.fold(pid, folder)
+                children += 1
+    finally:
+        stop.set()
+        scraper.join()
+    assert sorted(p.name for p in folder.glob("*.db")) == [
+        "counter_folded.db", "histogram_folded.db"]
+    final = totals(folder)
+    assert final == per_child(children)
+    # No scrape missed the counts of a process being folded, or saw them twice: totals
+    # only grow, up to the final ones.
+    assert len(seen) > 1
+    for earlier, later in zip(seen, [*seen[1:], final], strict=True):
+        assert all(a <= b for a, b in zip(earlier, later, strict=True)), (earlier, later)
+
+
+class Killed(BaseException):
+    """A fold's process killed half-way, as far as the folder can tell."""
+
+
+def test_a_fold_killed_half_way_is_set_right(tmp_path, monkeypatch):
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    first, second = run_counting_children(folder, 2)
+    metrics.fold(first, folder)
+
+    def killed(*args: object) -> None:
+        raise Killed
+
+    # killed after it deleted the process's files, before the new archive replaced the old
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", killed)
+        with pytest.raises(Killed):
+            metrics.fold(second, folder)
+    assert not (folder / f"counter_{second}.db").exists()
+    metrics.finish_folds(folder)
+    assert totals(folder) == per_child(2)
+    # and the rest of that process is folded too
+    assert sorted(p.name for p in folder.glob("*.db")) == [
+        "counter_folded.db", "histogram_folded.db"]
+
+    # killed before it deleted the process's file: the new archive is dropped
+    third, = run_counting_children(folder, 1)
+    unlink = Path.unlink
+
+    def kill_at_source(path: Path, missing_ok: bool = False) -> None:
+        if path.name == f"counter_{third}.db":
+            raise Killed
+        unlink(path, missing_ok=missing_ok)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "unlink", kill_at_source)
+        with pytest.raises(Killed):
+            metrics.fold(third, folder)
+    assert list(folder.glob("*.from-*"))
+    assert totals(folder) == per_child(3)  # the third's counts once, from its own file
+    metrics.fold(third, folder)  # finishes the half-done fold first, then does it again
+    assert totals(folder) == per_child(3)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "counter_folded.db", "folding.lock", "histogram_folded.db"]
 
 
 # ------------------------------------------------------------------ settings

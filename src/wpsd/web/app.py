@@ -96,7 +96,9 @@ def create_app(settings: Settings | None = None, processes: Iterable[Process] = 
     install_request_ids(app)
     install_health(app, store, channel, worker)
     if settings.metrics:
-        install_metrics(app, store)
+        # With metrics_listen the host's worker serves them: one address per host, which
+        # gunicorn's several web processes could not all hold.
+        install_metrics(app, store, serve=settings.metrics_listen is None)
     app.extensions["wpsd"] = service
     app.extensions["wpsd.worker"] = worker
     app.add_url_rule("/wps", "wps", endpoint.handle, methods=["GET", "POST"])

@@ -45,8 +45,9 @@ def install_request_ids(app: Flask) -> None:
     app.after_request(echo)
 
 
-def install_metrics(app: Flask, store: JobStore) -> None:
-    """Count every request, and serve the host's metrics at /metrics."""
+def install_metrics(app: Flask, store: JobStore, serve: bool = True) -> None:
+    """Count every request, and serve the host's metrics at /metrics unless ``serve`` is
+    false (they are served elsewhere: ``metrics_listen``)."""
 
     def count(response: Response) -> Response:
         started = g.get("wpsd_request_started")
@@ -62,7 +63,8 @@ def install_metrics(app: Flask, store: JobStore) -> None:
                         headers={"Cache-Control": "no-store"})
 
     app.after_request(count)
-    app.add_url_rule("/metrics", "metrics", scrape)
+    if serve:
+        app.add_url_rule("/metrics", "metrics", scrape)
 
 
 def classify(response: Response) -> tuple[str, str]:

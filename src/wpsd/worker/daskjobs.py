@@ -17,6 +17,11 @@ Three parts, each where it has to run:
 
 Tasks are fire-and-forget: a job keeps running when the server that submitted it restarts,
 and records its outcome itself, as local jobs do.
+
+The bridge counts each job in the metrics when its task ends, from what the store holds, as
+the host's worker counts a local job: so a job is counted once, on the host of the server
+that submitted it (the launcher may run on any host, and counts nothing). A job whose bridge
+was restarted while it ran is not counted, as that bridge's futures are gone.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from distributed import Client, Future, WorkerPlugin, fire_and_forget, get_worker
 
+from .. import metrics
 from ..config import Settings
 from ..core.job import JobError, JobStatus
 from ..ports import JobStore
@@ -206,7 +212,7 @@ class _Bridge:
                 next_poll, due = time.monotonic() + POLL_INTERVAL, True
             try:
                 self._keep_waiting_alive()
-                self._report_failed_tasks()
+                self._collect_ended_tasks()
                 if due:
                     due = self._submit()
             except Exception:
@@ -236,15 +242,19 @@ class _Bridge:
             if not self.store.reassign(job_id, self.claimer, self.claimer):
                 self.waiting.discard(job_id)
 
-    def _report_failed_tasks(self) -> None:
+    def _collect_ended_tasks(self) -> None:
+        """Fail the jobs whose task failed, and count every job whose task ended."""
         for job_id, future in list(self.inflight.items()):
             if not future.done():
                 continue
+            # A task that did not fail ended through the launcher, which recorded the outcome.
+            if future.status == "error":
+                # e.g. KilledWorker: the task's workers kept dying; the job may still be
+                # running.
+                message = f"The job's Dask task failed: {future.exception()}"
+                if self.store.finish(job_id, JobStatus.FAILED,
+                                     error=JobError("NoApplicableCode", message)):
+                    logger.error("job %s: %s", job_id, message)
+            metrics.count_ended_job(self.store, job_id)
+            # Last: should the store fail us, the next round does this job again.
             del self.inflight[job_id]
-            if future.status != "error":
-                continue  # ended through the launcher, which recorded the outcome
-            # e.g. KilledWorker: the task's workers kept dying; the job may still be running.
-            message = f"The job's Dask task failed: {future.exception()}"
-            if self.store.finish(job_id, JobStatus.FAILED,
-                                 error=JobError("NoApplicableCode", message)):
-                logger.error("job %s: %s", job_id, message)

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from .. import metrics
 from ..config import Settings
 from .channel import Channel, Notifier
 
@@ -94,6 +95,9 @@ class EmbeddedWorker:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+            # A worker folds its own counts as it stops; one that had to be killed is
+            # folded by whoever reaps it, as the worker folds the children it reaps.
+            metrics.process_ended(self._process.pid)
             self._process = None
 
 

@@ -12,7 +12,9 @@ single-threaded, which is what makes forking it safe. It wakes up when
 - a timer fires: the poll for jobs submitted elsewhere, stale jobs, cleanup.
 
 Job processes outlive the worker on purpose: a job whose worker or server died finishes and
-records its outcome itself. Sync processes end with the worker.
+records its outcome itself. Sync processes end with the worker, and so does the *metrics
+process* that serves the host's metrics on ``metrics_listen``: the worker is one per host,
+where web processes are many (gunicorn's workers), so it is the one to hold that address.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ STALE_AFTER_BEATS = 5
 STALE_MINIMUM = 3.0
 #: seconds before a dask bridge that ended (say, the scheduler was unreachable) is restarted
 BRIDGE_RESTART_DELAY = 5.0
+#: the same for the metrics process (say, its address was taken)
+METRICS_RESTART_DELAY = 5.0
 STALE_MESSAGE = "The job's process stopped without finishing (its worker or host died)"
 
 
@@ -90,6 +94,9 @@ class Supervisor:
         self._bridge: int | None = None
         self._bridge_wake: int | None = None
         self._bridge_after = 0.0
+        #: metrics_listen: the child that serves the metrics, and when it may start again
+        self._exporter: int | None = None
+        self._exporter_after = 0.0
         self._notifications: PgListener | None = None
         #: the listener's descriptor and connection count that the selector knows of
         self._listening = (-1, 0)
@@ -99,7 +106,7 @@ class Supervisor:
 
     def run(self) -> None:
         if self.settings.metrics:
-            metrics.enable(self.settings.data_path / "metrics")
+            metrics.finish_folds(metrics.enable(self.settings.data_path / "metrics"))
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         wake = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         for sock, path in ((listener, self.channel.sync_path), (wake, self.channel.wake_path)):
@@ -133,6 +140,7 @@ class Supervisor:
             self._read_notifications(selector)
         self.store.warm_up(self.process_ids)
         self._start_bridge()
+        self._start_exporter()
         for _ in range(self.settings.max_sync_executions):
             self._fork_sync()
         # What is allocated now is shared with every child: keep the collector from touching
@@ -154,6 +162,10 @@ class Supervisor:
             for path in (self.channel.sync_path, self.channel.wake_path):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
+            # Its reaped children are folded; its own counts last, as nothing counts after
+            # this (folded early, later counts would go to a deleted file). Otherwise each
+            # restart of the server would leave the files of one more worker.
+            metrics.process_ended(os.getpid())
 
     def _on_stop(self, signum: int, _frame: object) -> None:
         self._stopping = True
@@ -236,13 +248,16 @@ class Supervisor:
         if self._bridge_wake is not None:
             os.close(self._bridge_wake)  # the bridge leaves at EOF; its jobs run on
             self._bridge_wake = None
-        for pid in list(self._sync):
+        for pid in self._sync:
             jobprocess.kill_group(pid)
+        if self._exporter is not None:
+            jobprocess.kill_group(self._exporter)
         if self._kill_jobs:
             for pid in self._jobs:
                 jobprocess.kill_group(pid)
         deadline = time.monotonic() + 5
-        while self._sync or self._bridge or (self._kill_jobs and self._jobs):
+        while (self._sync or self._bridge or self._exporter
+               or (self._kill_jobs and self._jobs)):
             self._reap()
             if time.monotonic() > deadline:
                 break
@@ -312,6 +327,31 @@ class Supervisor:
             logging.shutdown()
             os._exit(code)
 
+    def _start_exporter(self) -> None:
+        """metrics_listen: fork the child that serves the host's metrics there. Forked,
+        not threaded, since the HTTP server's threads would make this process unsafe to
+        fork; it ends with the worker, as sync processes do (the same lifeline)."""
+        address = self.settings.metrics_address
+        if address is None or not self.settings.metrics or self._stopping:
+            return
+        pid = self._fork(keep=(self._sync_lifeline,))
+        if pid:
+            self._exporter = pid
+            metrics.count_child("metrics")
+            return
+        code = 0
+        try:
+            metrics.serve(address, self.store, self._sync_lifeline)
+        except OSError as exc:  # its address is taken, say: no traceback every few seconds
+            logger.error("metrics process: %s", exc)
+            code = 1
+        except BaseException:
+            logger.exception("metrics process: stopped by an error")
+            code = 1
+        finally:
+            logging.shutdown()
+            os._exit(code)
+
     def _dispatch(self) -> None:
         if self.settings.executor == "dask":
             return  # the bridge claims, for the cluster
@@ -351,7 +391,14 @@ class Supervisor:
                 return
             code = os.waitstatus_to_exitcode(status)
             metrics.process_ended(pid)
-            if pid == self._bridge:
+            if pid == self._exporter:
+                self._exporter = None
+                if not self._stopping:
+                    metrics.count_crash("metrics")
+                    logger.error("metrics process %d %s; starting another in %g s", pid,
+                                 jobprocess.exit_description(code), METRICS_RESTART_DELAY)
+                    self._exporter_after = time.monotonic() + METRICS_RESTART_DELAY
+            elif pid == self._bridge:
                 self._bridge = None
                 if not self._stopping:
                     metrics.count_crash("bridge")
@@ -377,21 +424,8 @@ class Supervisor:
                                          "finished"):
                         metrics.count_crash("job")
                 if metrics.enabled():
-                    self._count_job(job.job_id)
-
-    def _count_job(self, job_id: str) -> None:
-        """Count a job whose process ended: its outcome and times, as the store has them."""
-        self._connected = True
-        ended = self.store.get(job_id)
-        if ended is None:
-            return
-        queued = ran = None
-        if ended.started is not None:
-            queued = (ended.started - ended.created).total_seconds()
-            if ended.finished is not None:
-                ran = (ended.finished - ended.started).total_seconds()
-        outcome = ended.status.value if ended.status.finished else "unfinished"
-        metrics.count_job(ended.process_id, outcome, queued, ran)
+                    self._connected = True
+                    metrics.count_ended_job(self.store, job.job_id)
 
     def _failed(self, job: _Job, message: str) -> bool:
         """Record that the job of a dead (or stuck, now killed) job process failed; False
@@ -413,6 +447,8 @@ class Supervisor:
     def _watch(self) -> None:
         if self._bridge is None and time.monotonic() >= self._bridge_after:
             self._start_bridge()
+        if self._exporter is None and time.monotonic() >= self._exporter_after:
+            self._start_exporter()
         # Jobs check their own time limit; this catches one too stuck to do it.
         grace = 2 * self.settings.heartbeat_interval
         for pid, job in list(self._jobs.items()):
