@@ -25,7 +25,7 @@ ENV_PREFIX = "WPSD_"
 LOG_FORMATS = ("text", "json")
 #: WPSD_* variables that wpsd or its tests read and that are no settings
 OTHER_VARIABLES = frozenset({"CONFIG", "WORKER_SOURCES", "IN_WORKER", "SCHEMAS", "SCHEMA_CACHE",
-                             "REQUIRE_BROWSER", "COMPANIONS"})
+                             "REQUIRE_BROWSER", "COMPANIONS", "TOKEN"})
 #: prefixes of such variables (tests, fuzzing, benchmarks)
 OTHER_PREFIXES = ("TEST_", "FUZZ_", "BENCH_")
 #: the values of the ``auth`` setting
@@ -377,16 +377,21 @@ def _apply_pywps_config(path: Path, values: dict[str, Any], meta: dict[str, Any]
     os.environ.setdefault("PYWPS_CFG", str(path.resolve()))
 
 
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """The WPSD_* variables of ``env`` that name no setting (and none of wpsd's own)."""
+    names = {f.name for f in dataclasses.fields(Settings)} - {"metadata"}
+    return sorted(
+        variable for variable in env
+        if variable.startswith(ENV_PREFIX)
+        and (rest := variable[len(ENV_PREFIX):]).lower() not in names
+        and rest not in OTHER_VARIABLES and not rest.startswith(OTHER_PREFIXES))
+
+
 def _warn_unknown_variables(env: Mapping[str, str], fields: Mapping[str, Any]) -> None:
     """Warn of WPSD_* variables that name no setting: a typo would go unnoticed otherwise."""
     names = [n for n in fields if n != "metadata"]
-    for variable in sorted(env):
-        if not variable.startswith(ENV_PREFIX):
-            continue
+    for variable in unknown_variables(env):
         rest = variable[len(ENV_PREFIX):]
-        if (rest.lower() in names or rest in OTHER_VARIABLES
-                or rest.startswith(OTHER_PREFIXES)):
-            continue
         close = difflib.get_close_matches(rest.lower(), names, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]} ({ENV_PREFIX}{close[0].upper()})?" if close else ""
         logging.getLogger("wpsd").warning(

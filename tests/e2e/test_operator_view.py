@@ -145,8 +145,13 @@ def test_metrics_health_and_logs_of_a_real_server(tmp_path: Path, file_server,
     assert any(line.get("job_id") == job_id for line in lines)
     # A mistyped variable is named, with the setting it was probably meant to be.
     # (said before the settings that choose JSON are read: a text line)
-    assert ("WARNING:wpsd:environment variable WPSD_DATABSE_URL names no wpsd setting and is "
-            "ignored; did you mean database_url" in server.log_text())
+    assert server.log_text().count(
+        "WARNING:wpsd:environment variable WPSD_DATABSE_URL names no wpsd setting and is "
+        "ignored; did you mean database_url") == 1, "once: not again by the worker"
+    # every line of the job's life carries its id, the server's own lines too
+    assert {line["message"].split(": ", 1)[1].split(" ")[1] for line in lines
+            if line.get("job_id") == job_id and "progress" not in line["message"]} >= {
+        "submitted", "started", "succeeded"}
     assert "\x1b[" not in server.log_text()  # no terminal colours in a log file
 
 

@@ -180,6 +180,8 @@ def test_metrics_count_requests_by_protocol_and_operation(client):
     client.get("/processes", headers={"Accept": "application/json"})
     client.get("/processes", headers={"Accept": "text/html"})
     client.get("/wps?service=WPS&request=SomethingElse&version=1.0.0")
+    for path in ("/favicon.ico", "/vendor/leaflet/leaflet.js"):
+        client.get(path).close()  # a file served: close it
     after = scrape(client)
 
     def delta(**labels: str) -> float:
@@ -191,6 +193,10 @@ def test_metrics_count_requests_by_protocol_and_operation(client):
     assert delta(protocol="ogcapi", operation="processes", status="200") == 1
     assert delta(protocol="html", operation="processes", status="200") == 1
     assert delta(protocol="wps1", operation="other", status="501") == 1
+    # the pages' files are the HTML face's
+    assert delta(protocol="html", operation="static", status="200") == 2
+    assert not any(dict(labels).get("operation") in ("favicon", "leaflet")
+                   for _, labels in after)
     # the scrape before is counted too
     assert delta(protocol="other", operation="metrics", status="200") == 1
     assert "wpsd_jobs_queued" in {name for name, _ in after}
@@ -385,7 +391,8 @@ def test_unknown_variables_are_named_with_the_likely_setting(caplog):
             "WPSD_ZZZ": "1", "WPSD_CONFIG": "x.toml", "WPSD_TEST_POSTGRES_URL": "x",
             "WPSD_FUZZ_EXAMPLES": "5", "WPSD_WORKER_SOURCES": "[]", "WPSD_IN_WORKER": "1",
             "WPSD_SCHEMAS": "x", "WPSD_SCHEMA_CACHE": "x", "WPSD_REQUIRE_BROWSER": "1",
-            "WPSD_METRICS": "false", "WPSD_LOG_FORMAT": "json"})
+            "WPSD_METRICS": "false", "WPSD_LOG_FORMAT": "json",
+            "WPSD_TOKEN": "the CLI's own"})
     assert settings.metrics is False and settings.log_format == "json"
     warned = [r.getMessage() for r in caplog.records]
     assert len(warned) == 3, warned

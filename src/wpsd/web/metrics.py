@@ -18,6 +18,8 @@ from ..ports import JobStore
 
 HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+#: the endpoints (of the OGC API blueprint) that serve files of the HTML pages
+_PAGE_FILES = frozenset({"leaflet", "favicon"})
 #: the WPS operations that are counted by name; anything else is "other"
 _WPS_OPERATIONS = {op.lower(): op for op in (
     "GetCapabilities", "DescribeProcess", "Execute", "GetStatus", "GetResult", "Dismiss")}
@@ -79,9 +81,11 @@ def classify(response: Response) -> tuple[str, str]:
         if name is None:
             name = next((v for k, v in request.args.items() if k.lower() == "request"), "")
         return protocol, _WPS_OPERATIONS.get(str(name).lower(), "other")
+    operation = endpoint.removeprefix("ogcapi.")
+    # The pages' files (ours, the map library's, the icon) are the HTML face's, not the API's.
+    if endpoint == "static" or operation in _PAGE_FILES:
+        return "html", "static"
     if endpoint.startswith("ogcapi."):
         protocol = "html" if response.mimetype == "text/html" else "ogcapi"
-        return protocol, endpoint.removeprefix("ogcapi.")
-    if endpoint == "static":
-        return "html", "static"
+        return protocol, operation
     return "other", endpoint or "unknown"

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import metrics
-from ..config import Settings
+from ..config import Settings, unknown_variables
 from .channel import Channel, Notifier
 
 logger = logging.getLogger("wpsd")
@@ -60,7 +60,9 @@ class EmbeddedWorker:
         if worker_running(self.channel):
             return
         read, write = os.pipe()
-        env = dict(os.environ)
+        # Without the variables that name no setting: this server warned of them already.
+        unknown = set(unknown_variables(os.environ))
+        env = {k: v for k, v in os.environ.items() if k not in unknown}
         env.update(self.settings.to_environ())
         env[SOURCES_VARIABLE] = json.dumps(self.sources)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
