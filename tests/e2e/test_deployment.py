@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 import requests
 from e2e_server import ROOT, start_server
 from owslib.wps import SYNC, WebProcessingService
+from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import children, free_port
 
@@ -85,8 +87,20 @@ def descendants(pid: int) -> list[tuple[int, str]]:
     return found
 
 
-def test_wpsd_worker_beside_gunicorn(tmp_path: Path):
+def scraped(url: str, name: str, **labels: str) -> float:
+    """One sample of the metrics served at ``url``."""
+    text = requests.get(url, timeout=30).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
+
+
+def test_wpsd_worker_beside_gunicorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The deployment of the README: gunicorn serves, `wpsd worker` executes."""
+    # Their metrics in data_dir/metrics, not in a folder apps of this pytest process set.
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     config = tmp_path / "wpsd.toml"
     config.write_text('processes = ["demo"]\nembedded_worker = false\n'
                       "heartbeat_interval = 0.2\n")
@@ -107,6 +121,8 @@ def test_wpsd_worker_beside_gunicorn(tmp_path: Path):
         # OWSLib asks for a stored, updated response when outputs are named.
         job = wps.execute("sleep", [("delay", "0.5")], output=[("sleep_output", False)])
         assert job.status == "ProcessAccepted"
+        metrics_url = server.url.removesuffix("/wps") + "/metrics"
+        assert scraped(metrics_url, "wpsd_jobs_queued") == 1  # from the store
         log = (tmp_path / "worker.log").open("wb")
         worker = subprocess.Popen(WPSD + ["worker"], cwd=ROOT, env=env, stdout=log,
                                   stderr=subprocess.STDOUT)
@@ -118,6 +134,20 @@ def test_wpsd_worker_beside_gunicorn(tmp_path: Path):
         assert job.isSucceded()
         execution = wps.execute("say_hello", [("name", "worker")], mode=SYNC)
         assert execution.processOutputs[0].data == ["Hello worker"]
+        # gunicorn's two workers count in files of their own; a scrape adds them up. Two
+        # synchronous sleeps at once keep both workers busy, so each serves one.
+        key = {"protocol": "wps1", "operation": "Execute", "status": "200"}
+        before = scraped(metrics_url, "wpsd_http_requests_total", **key)
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: requests.get(server.url, timeout=60, params={
+                "service": "WPS", "version": "1.0.0", "request": "Execute",
+                "identifier": "sleep", "DataInputs": "delay=1"}), range(2)))
+        assert [a.status_code for a in answers] == [200, 200]
+        assert scraped(metrics_url, "wpsd_http_requests_total", **key) == before + 2
+        web_pids = {pid for pid, _ in children(gunicorn.pid)}
+        counting = {int(f.stem.rsplit("_", 1)[1]) for f in (tmp_path / "metrics").glob(
+            "counter_*.db") if f.stem.rsplit("_", 1)[1].isdigit()}
+        assert len(web_pids & counting) == 2, (web_pids, counting)
         # Executions ran in the worker's processes, none in gunicorn's.
         assert not any("wpsd.cli worker" in c or "wpsd.worker" in c
                        for _, c in descendants(gunicorn.pid))

@@ -65,6 +65,10 @@ def test_metrics_health_and_logs_of_a_real_server(tmp_path: Path, file_server,
                                     "type": "application/geo+json"}},
             "response": "document"})
         assert area.json() == {"area": 1.0}
+        missing = requests.post(base + "/processes/area/execution", timeout=30, json={
+            "inputs": {"features": {"href": base_url + "no-such-file.json",
+                                    "type": "application/geo+json"}}})
+        assert missing.status_code == 400  # the reference could not be fetched
         jobs = []
         for _ in range(2):
             submitted = requests.post(base + "/processes/sleep/execution", timeout=30,
@@ -111,6 +115,7 @@ def test_metrics_health_and_logs_of_a_real_server(tmp_path: Path, file_server,
         assert value(found, "wpsd_worker_processes_crashed_total", kind="job") == 0
         # the area's reference, fetched in a sync process of the worker
         assert value(found, "wpsd_references_fetched_total", result="ok") == 1
+        assert value(found, "wpsd_references_fetched_total", result="failed") == 1
         assert value(found, "wpsd_reference_bytes_total") == len(
             (folder / "metrics-square.json").read_bytes())
         assert value(found, "wpsd_jobs_queued") == 0
