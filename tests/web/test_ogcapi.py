@@ -296,3 +296,14 @@ def test_bad_subscribers(client, subscriber):
     response = execute(client, "say_hello", {"inputs": {"name": "x"}, "subscriber": subscriber},
                        prefer="respond-async", status=400)
     assert response.get_json()["title"] == "InvalidParameterValue"
+
+
+def test_a_formats_xml_schema_is_its_content_schema(client):
+    described = get(client, "/processes/gml_buffer", schema="process").get_json()
+    formats = described["inputs"]["geometry"]["schema"]["oneOf"]
+    gml = [f for f in formats if f["contentMediaType"].startswith("application/gml+xml")]
+    assert gml and all(f["contentSchema"] == "http://schemas.opengis.net/gml/3.2.1/gml.xsd"
+                       for f in gml)
+    assert all("contentSchema" not in f for f in formats if f not in gml)
+    # OpenAPI 3.0 knows no contentSchema: the API document leaves it out
+    assert "contentSchema" not in client.get("/api").get_data(as_text=True)

@@ -46,13 +46,13 @@ _JSON_ERRORS = {
 
 def _oas30(schema: Any) -> Any:
     """A process description's JSON schema as an OpenAPI 3.0 schema object, which knows no
-    contentMediaType or contentEncoding (base64 is its ``format: byte``)."""
+    contentMediaType, contentEncoding or contentSchema (base64 is its ``format: byte``)."""
     if isinstance(schema, list):
         return [_oas30(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
     converted = {k: _oas30(v) for k, v in schema.items()
-                 if k not in ("contentMediaType", "contentEncoding")}
+                 if k not in ("contentMediaType", "contentEncoding", "contentSchema")}
     if schema.get("contentEncoding") == "base64":
         converted["format"] = "byte"
     return converted

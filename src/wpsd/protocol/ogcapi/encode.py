@@ -177,10 +177,15 @@ def literal_schema(domain: LiteralDomain, default: object = None) -> dict[str, A
 
 def _format_schema(fmt: Format) -> dict[str, Any]:
     if fmt.is_json:
-        return {"type": "object", "contentMediaType": fmt.mime_type}
-    if fmt.is_base64 or not fmt.is_text:
-        return {"type": "string", "contentEncoding": "base64", "contentMediaType": fmt.mime_type}
-    return {"type": "string", "contentMediaType": fmt.mime_type}
+        found: dict[str, Any] = {"type": "object", "contentMediaType": fmt.mime_type}
+    elif fmt.is_base64 or not fmt.is_text:
+        found = {"type": "string", "contentEncoding": "base64",
+                 "contentMediaType": fmt.mime_type}
+    else:
+        found = {"type": "string", "contentMediaType": fmt.mime_type}
+    if fmt.schema:  # e.g. the GML schema of a text/xml format (18-062's schema.yaml has it)
+        found["contentSchema"] = fmt.schema
+    return found
 
 
 def json_value(type_name: str, text: str) -> Any:
