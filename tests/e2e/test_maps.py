@@ -7,15 +7,27 @@ Screenshots go to the test's tmp dir and to /tmp/wpsd-screenshots/ for people to
 
 from __future__ import annotations
 
+import base64
+import functools
+import http.server
 import json
 import re
 import shutil
+import struct
+import sys
+import threading
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from e2e_server import Server, start_server
 from lxml import etree
 from playwright.sync_api import Page, expect
 from test_browser import browser  # noqa: F401 - the fixture, shared
+
+from helpers import free_port
 
 SHOTS = Path("/tmp/wpsd-screenshots")
 GML = "http://www.opengis.net/gml/3.2"
@@ -53,6 +65,21 @@ def page(browser):  # noqa: F811
 
 def root_of(server) -> str:
     return server.url.rsplit("/wps", 1)[0]
+
+
+def finished_job(page: Page, root: str, process: str, body: dict[str, Any]) -> str:
+    """Start an asynchronous job through OGC API and wait for it to succeed: its id."""
+    response = page.request.post(f"{root}/processes/{process}/execution",
+                                 headers={"Prefer": "respond-async"}, data=json.dumps(body))
+    assert response.status == 201, response.text()
+    job = response.json()["jobID"]
+    for _ in range(300):
+        status = page.request.get(f"{root}/jobs/{job}").json()["status"]
+        if status == "successful":
+            return str(job)
+        assert status in ("accepted", "running"), status
+        page.wait_for_timeout(100)
+    raise AssertionError(f"job {job} did not finish")
 
 
 def drag(page: Page, selector: str, start: tuple[float, float], end: tuple[float, float]) -> None:
@@ -470,3 +497,150 @@ def test_gml_is_read_in_the_axis_order_of_its_crs(page, demo_server):
     back = page.evaluate("(text) => WpsdMap.parseGML(text).collection", written)
     assert back["features"][0]["geometry"]["geometries"] == [
         g["geometry"] for g in drawn["features"]]
+
+
+# ---------------------------------------------------------------- raw results
+
+SQUARE = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+          "geometry": {"type": "Polygon",
+                       "coordinates": [[[0, 40], [6, 40], [6, 46], [0, 46], [0, 40]]]}}]}
+RESULTS_REL = "http://www.opengis.net/def/rel/ogc/1.0/results"
+
+
+def test_raw_results_by_reference_are_linked_and_drawn(page, demo_server, shots):
+    # 18-062r2: raw outputs by reference are answered 204, each output a Link header
+    root = root_of(demo_server)
+    job = finished_job(page, root, "buffer", {
+        "inputs": {"features": {"value": SQUARE, "mediaType": "application/geo+json"},
+                   "distance": 1},
+        "outputs": {"buffered": {"transmissionMode": "reference"}}, "response": "raw"})
+    answer = page.request.get(f"{root}/jobs/{job}/results")
+    assert answer.status == 204 and answer.body() == b""
+    assert 'title="buffered"' in answer.headers["link"]
+
+    for url, section in ((f"{root}/jobs/{job}?f=html", "#results-body section"),
+                         (f"{root}/jobs/{job}/results?f=html", "#results-page section")):
+        page.goto(url)
+        section += "[data-output=buffered]"
+        link = page.locator(f"{section} p a")
+        expect(link).to_have_attribute("href", re.compile(
+            rf"^{re.escape(root)}/wps/outputs/.+/buffered\.geojson$"))
+        expect(page.locator(f"{section} p")).to_contain_text(f'rel="{RESULTS_REL}"')
+        expect(page.locator(f"{section} h3")).to_contain_text("application/geo+json")
+        assert_drawn(page, section, 1)
+        shots(page, "raw-reference-" + ("job" if "results-body" in section else "results"))
+
+    # GML by reference: its type from the file name, drawn from the XML it fetches
+    polygon = (f'<gml:Polygon xmlns:gml="{GML}" gml:id="p" srsName="{EPSG4326}"><gml:exterior>'
+               "<gml:LinearRing><gml:posList>40 0 40 10 50 10 50 0 40 0</gml:posList>"
+               "</gml:LinearRing></gml:exterior></gml:Polygon>")
+    job = finished_job(page, root, "gml_buffer", {
+        "inputs": {"geometry": {"value": polygon, "mediaType": "application/gml+xml; version=3.2"},
+                   "distance": 2},
+        "outputs": {"buffered": {"transmissionMode": "reference"}}, "response": "raw"})
+    page.goto(f"{root}/jobs/{job}?f=html")
+    assert_drawn(page, "#results-body section[data-output=buffered]", 1)
+
+
+def test_raw_values_are_shown(page, demo_server, shots):
+    root = root_of(demo_server)
+    # one output by value: its own media type and content (200)
+    job = finished_job(page, root, "buffer", {
+        "inputs": {"features": {"value": SQUARE, "mediaType": "application/geo+json"},
+                   "distance": 1}, "response": "raw"})
+    assert page.request.get(f"{root}/jobs/{job}/results").headers["content-type"] == \
+        "application/geo+json"
+    page.goto(f"{root}/jobs/{job}?f=html")
+    assert_drawn(page, "#results-body section[data-output=result]", 1)
+    expect(page.locator("#results-body pre")).to_contain_text('"FeatureCollection"')
+    shots(page, "raw-value-job")
+
+    # a bounding box alone: JSON, but no results document
+    job = finished_job(page, root, "expand_bbox", {
+        "inputs": {"bbox": {"bbox": [40, 0, 50, 10], "crs": EPSG4326}, "margin": 1},
+        "response": "raw"})
+    page.goto(f"{root}/jobs/{job}/results?f=html")
+    assert_drawn(page, "#results-page section[data-output=result]", 1)
+
+    # several outputs, one by reference: multipart/related
+    job = finished_job(page, root, "echo", {
+        "inputs": {"message": "hello raw", "document": {"value": "<doc>x</doc>",
+                                                        "mediaType": "text/xml"}},
+        "outputs": {"message": {}, "document": {"transmissionMode": "reference"}},
+        "response": "raw"})
+    assert page.request.get(f"{root}/jobs/{job}/results").headers["content-type"].startswith(
+        "multipart/related")
+    page.goto(f"{root}/jobs/{job}?f=html")
+    expect(page.locator("#results-body section[data-output=message] pre")).to_have_text(
+        "hello raw")
+    expect(page.locator("#results-body section[data-output=document] p a")).to_have_attribute(
+        "href", re.compile(r"/wps/outputs/.+/document\.xml$"))
+    shots(page, "raw-multipart-job")
+
+
+# ---------------------------------------------------------------- outputs of another origin
+
+
+def png(width: int, height: int) -> bytes:
+    """A PNG of colour bands (something to see in a screenshot)."""
+    rows = b"".join(b"\0" + b"".join(bytes((x * 255 // width, 90, 200 - y * 150 // height))
+                                      for x in range(width)) for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def served_elsewhere(tmp_path) -> Iterator[tuple[Server, str]]:
+    """A server whose outputs are served by a second loopback server (another port, so
+    another origin), as a web server or CDN in front of output_dir would: (server, its URL)."""
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    handler = functools.partial(_Quiet, directory=str(outputs))
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    files_url = f"http://127.0.0.1:{files.server_address[1]}"
+    port = free_port()
+    proc, server = start_server(
+        [sys.executable, "-m", "wpsd.cli", "serve", "tests/sample_processes.py",
+         "--host", "127.0.0.1", "--port", str(port)], tmp_path, port,
+        WPSD_OUTPUT_URL=files_url + "/")
+    try:
+        yield server, files_url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        files.shutdown()
+        files.server_close()
+
+
+def test_an_image_of_another_origin_is_shown(page, served_elsewhere, shots):
+    server, files_url = served_elsewhere
+    root = root_of(server)
+    image = base64.b64encode(png(160, 60)).decode()
+    for response in ("document", "raw"):
+        job = finished_job(page, root, "binary_echo", {
+            "inputs": {"image": {"value": image, "mediaType": "image/png", "encoding": "base64"}},
+            "outputs": {"image": {"transmissionMode": "reference"}}, "response": response})
+        page.goto(f"{root}/jobs/{job}?f=html")
+        shown = page.locator("#results-body section[data-output=image] img.output-image")
+        expect(shown).to_have_attribute("src", re.compile(
+            rf"^{re.escape(files_url)}/.+/image\.png$"))
+        # loaded, not blocked: a refused image has no size (and a CSP violation is a console
+        # error, which the page fixture fails the test on)
+        for _ in range(50):
+            if shown.evaluate("(img) => img.complete && img.naturalWidth") == 160:
+                break
+            page.wait_for_timeout(100)
+        assert shown.evaluate("(img) => img.naturalWidth") == 160
+        shots(page, f"image-elsewhere-{response}")

@@ -107,7 +107,10 @@ def test_sync_raw_several_outputs_is_multipart(client):
 def test_outputs_by_reference(client):
     body = {"inputs": {"name": "ref"}, "outputs": {"response": {"transmissionMode": "reference"}}}
     response = execute(client, "say_hello", body, status=204)
-    href = response.headers["Link"].split(">")[0].lstrip("<")
+    link = response.headers["Link"]
+    href = link.split(">")[0].lstrip("<")
+    assert link.endswith('; rel="http://www.opengis.net/def/rel/ogc/1.0/results"; '
+                         'title="response"; type="text/plain"')
     with client.get(href) as served:
         assert served.data == b"Hello ref"
     document = execute(client, "say_hello", {**body, "response": "document"}).get_json()

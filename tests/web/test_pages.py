@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from types import SimpleNamespace
 from urllib.parse import quote
 
@@ -10,7 +12,14 @@ from lxml import etree
 
 from helpers import EXEC, NS
 from wpsd.web.headers import PAGE_CSP
-from wpsd.web.pages import FormatOption, format_options, map_format, map_tiles, page_csp
+from wpsd.web.pages import (
+    FormatOption,
+    format_options,
+    map_format,
+    map_tiles,
+    output_origins,
+    page_csp,
+)
 
 GML = "http://www.opengis.net/gml/3.2"
 EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
@@ -240,6 +249,105 @@ def test_tiles_setting_reaches_the_page(make_app, monkeypatch):
     assert 'data-tiles="https://tiles.example/{z}/{x}/{y}.png"' in response.get_data(as_text=True)
     assert "img-src 'self' data: https://tiles.example;" in \
         response.headers["Content-Security-Policy"]
+
+
+# ---------------------------------------------------------------- where outputs are served
+
+
+def img_sources(csp: str) -> list[str]:
+    (directive,) = (d.strip() for d in csp.split(";") if d.strip().startswith("img-src "))
+    return directive.split()[1:]
+
+
+@pytest.mark.parametrize(("output_url", "origins"), [
+    (None, ()),
+    ("/outputs/", ()),  # the server's own origin: 'self' already
+    ("http://127.0.0.1:8001/outputs/", ("http://127.0.0.1:8001",)),
+    ("HTTPS://Files.Example.org/wps/", ("https://files.example.org",)),
+    ("https://user:secret@cdn.example/o/", ("https://cdn.example",)),  # never the password
+    ("http://[::1]:8080/o/", ("http://[::1]:8080",)),
+    # what is no single host is left out, rather than widened or let end the directive
+    ("https://*.example.org/o/", ()),
+    ("https://evil.example; script-src *", ()),
+    ("ftp://files.example/o/", ()),
+])
+def test_output_url_origin(settings, output_url, origins):
+    chosen = dataclasses.replace(settings, output_url=output_url)
+    assert output_origins(chosen) == origins
+    csp = page_csp("", output_origins(chosen))
+    assert img_sources(csp) == ["'self'", "data:", *origins]
+    assert "connect-src 'self';" in csp  # results.js fetches only from the server itself
+    assert csp.replace("".join(" " + o for o in origins), "") == PAGE_CSP  # nothing else
+
+
+def test_tiles_and_outputs_together(settings):
+    chosen = dataclasses.replace(settings, output_url="https://tile.example/outputs/")
+    csp = page_csp("https://tile.example/{z}/{x}/{y}.png", output_origins(chosen))
+    assert img_sources(csp) == ["'self'", "data:", "https://tile.example"]  # once
+
+
+def presigned(settings, **options):
+    return dataclasses.replace(settings, output_storage="s3://outputs-bucket/wps",
+                               output_presigned_urls=True,
+                               output_storage_options=json.dumps(options))
+
+
+def refuse(key):
+    raise RuntimeError("Unable to locate credentials")
+
+
+@pytest.mark.parametrize("options", [
+    {"endpoint_url": "http://127.0.0.1:9000"},
+    {"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}},
+    {"endpoint_url": "http://127.0.0.1:9000/"},
+])
+def test_presigned_endpoint_from_the_options(settings, options):
+    # No URL signed (no storage to ask, or it cannot sign): the endpoint as it is written.
+    for sign in (None, refuse):
+        assert output_origins(presigned(settings, **options), sign) == ("http://127.0.0.1:9000",)
+
+
+def test_no_store_origin_without_presigned_urls(settings):
+    shared = dataclasses.replace(presigned(settings, endpoint_url="http://127.0.0.1:9000"),
+                                 output_presigned_urls=False)
+    assert output_origins(shared, lambda key: None) == ()  # wpsd serves them: 'self'
+    # presigned, but neither a URL nor an endpoint to go by (AWS, unsigned): nothing guessed
+    assert output_origins(presigned(settings), refuse) == ()
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ({"endpoint_url": "http://127.0.0.1:9000"}, "http://127.0.0.1:9000"),
+    # the bucket in the host name: only a signed URL tells
+    ({"endpoint_url": "https://s3.example.org",
+      "config_kwargs": {"s3": {"addressing_style": "virtual"}}},
+     "https://outputs-bucket.s3.example.org"),
+    ({"client_kwargs": {"region_name": "eu-west-1"}}, None),  # AWS: whatever botocore signs
+])
+def test_presigned_origin_is_that_of_signed_urls(settings, monkeypatch, options, expected):
+    pytest.importorskip("s3fs")
+    from wpsd.backends.outputs import open_storage
+
+    for name in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    # signing is a computation on this host: made-up keys, no request to any store
+    chosen = presigned(settings, key="made-up", secret="made-up", **options)
+    storage = open_storage(chosen)
+    href = storage.url("0f3c/image.png")
+    assert href is not None
+    (origin,) = output_origins(chosen, storage.url)
+    assert href.startswith(origin + "/")
+    assert expected is None or origin == expected
+    assert img_sources(page_csp("", (origin,)))[-1] == origin
+
+
+def test_output_origins_reach_the_pages_only(make_app):
+    client = make_app(output_url="http://127.0.0.1:8001/outputs/").test_client()
+    page = client.get("/processes/binary_echo?f=html")
+    assert img_sources(page.headers["Content-Security-Policy"]) == [
+        "'self'", "data:", "http://127.0.0.1:8001"]
+    document = client.get("/processes/binary_echo")
+    assert document.headers["Content-Security-Policy"].startswith("sandbox")
 
 
 def test_results_page_renders_with_maps(client):

@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from ..core.job import JobStatus
 from ..core.results import OutputValue
 from ..core.service import Service
+from ..datatypes.outputs import LiteralOutput
 from ..exceptions import (
     InvalidParameterValue,
     NoApplicableCode,
@@ -39,7 +40,7 @@ from .openapi import (
     MAX_PROCESSES_LIMIT,
     openapi_document,
 )
-from .pages import add_page_routes, bbox_crss, map_tiles, page_csp
+from .pages import add_page_routes, bbox_crss, map_tiles, output_origins, page_csp
 
 logger = logging.getLogger("wpsd")
 JSON_TYPE = "application/json"
@@ -93,7 +94,8 @@ def create_blueprint(service: Service) -> Blueprint:
                 user=current_caller().name, map_tiles=tiles,
                 map_attribution=getattr(service.settings, "map_attribution", ""), **context),
                 content_type="text/html; charset=utf-8")
-            page.headers["Content-Security-Policy"] = page_csp(tiles)
+            page.headers["Content-Security-Policy"] = page_csp(
+                tiles, output_origins(service.settings, service.storage.url))
             return page
         return jsonify(document)
 
@@ -302,8 +304,12 @@ def _results_response(values: list[OutputValue], raw: bool) -> Response:
     if all(v.href is not None for v in values):
         response = Response(status=204)
         for value in values:
-            response.headers.add("Link", f'<{value.href}>; rel="{encode.REL}results"; '
-                                         f'title="{value.identifier}"')
+            link = f'<{value.href}>; rel="{encode.REL}results"; title="{value.identifier}"'
+            # The media type, so that a client can tell what it links (a literal's is text).
+            fmt = value.selected.format
+            if fmt is not None or isinstance(value.selected.output, LiteralOutput):
+                link += f'; type="{fmt.media_type if fmt else "text/plain"}"'
+            response.headers.add("Link", link)
         return response
     if len(values) == 1:
         body, content_type = _raw_part(values[0])

@@ -3,15 +3,19 @@
 Leaflet is a dependency (the XStatic-Leaflet package), served from its package directory, so
 the pages work without internet and the repository holds none of its code. A page with a map
 may show tiles of one operator-chosen server (the ``map_tiles`` URL template); its CSP then
-allows images from that origin, and only those. A complex input gets a map when one of its
-formats is GeoJSON or GML (:func:`format_options` tells the form which).
+allows images from that origin, and only those. Images of outputs by reference are shown
+inline, so the CSP also allows images from where outputs are served when that is another
+origin (:func:`output_origins`). A complex input gets a map when one of its formats is GeoJSON
+or GML (:func:`format_options` tells the form which).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, send_from_directory
@@ -21,7 +25,15 @@ from ..datatypes.inputs import BoundingBoxInput
 from ..processes.process import Process
 from .headers import PAGE_CSP
 
+if TYPE_CHECKING:
+    from ..config import Settings
+
+logger = logging.getLogger("wpsd")
 _STATIC = Path(__file__).with_name("static")
+#: a key of the form stored outputs have, signed only to learn the origin of presigned URLs
+_PROBE_KEY = "wpsd-probe/output.png"
+#: a host (name, IPv4 or bracketed IPv6) with an optional port: all an origin in a CSP may be
+_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 def _leaflet_dir() -> str | None:
@@ -56,17 +68,60 @@ def map_tiles(settings: Any) -> str:
     return value if urlsplit(value).scheme in ("http", "https") else ""
 
 
-def page_csp(tiles: str) -> str:
-    """The CSP of our pages; with tiles, their origin may serve images too."""
-    if not tiles:
+def page_csp(tiles: str, outputs: Iterable[str] = ()) -> str:
+    """The CSP of our pages; with tiles, their origin may serve images too, and so may the
+    ``outputs`` origins (see :func:`output_origins`)."""
+    sources = []
+    if tiles:
+        parts = urlsplit(tiles)
+        # {s} subdomains ({s}.tile.openstreetmap.org) become a wildcard host
+        host = parts.netloc.replace("{s}", "*")
+        if "{" in host:  # a template placeholder elsewhere in the host: any host of the scheme
+            host = "*"
+        sources.append(f"{parts.scheme}://{host}")
+    sources.extend(outputs)
+    if not sources:
         return PAGE_CSP
-    parts = urlsplit(tiles)
-    # {s} subdomains ({s}.tile.openstreetmap.org) become a wildcard host
-    host = parts.netloc.replace("{s}", "*")
-    if "{" in host:  # a template placeholder elsewhere in the host: any host of the scheme
-        host = "*"
     return PAGE_CSP.replace("img-src 'self' data:",
-                            f"img-src 'self' data: {parts.scheme}://{host}")
+                            "img-src 'self' data: " + " ".join(dict.fromkeys(sources)))
+
+
+def output_origins(settings: Settings, sign: Callable[[str], str | None] | None = None
+                   ) -> tuple[str, ...]:
+    """The origins that references to outputs may point to besides the server's own: that of
+    ``output_url``, and with ``output_presigned_urls`` that of the object store.
+
+    The store's origin is that of a URL it presigns with ``sign`` (the storage's ``url``):
+    whether the bucket is in the host name or the path, which region's endpoint serves it,
+    only the client library knows, and signing asks nobody over the network. When no URL can
+    be signed, the ``endpoint_url`` of the storage options is taken as it is written.
+    Only the pages' images come from these origins: results.js fetches the data of its maps
+    from the server's own origin only, so ``connect-src`` stays ``'self'``.
+    """
+    found = [_origin(settings.output_url or "")]
+    if settings.output_storage and settings.output_presigned_urls:
+        signed = None
+        if sign is not None:
+            try:
+                signed = sign(_PROBE_KEY)
+            except Exception as exc:  # no credentials yet: references cannot be made either
+                logger.debug("No presigned URL to learn the output origin from: %s", exc)
+        options = settings.storage_options
+        client = options.get("client_kwargs")
+        endpoint = options.get("endpoint_url") or (
+            client.get("endpoint_url") if isinstance(client, Mapping) else None)
+        found.append(_origin(signed or (endpoint if isinstance(endpoint, str) else "")))
+    return tuple(dict.fromkeys(origin for origin in found if origin))
+
+
+def _origin(url: str) -> str:
+    """The origin of an http(s) URL as a CSP source, or '' (also for anything that would not
+    be one host: a wildcard or a character that ends the directive)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]  # never the credentials of a URL
+    if parts.scheme.lower() not in ("http", "https") or not _HOST.fullmatch(host):
+        return ""
+    return f"{parts.scheme.lower()}://{host.lower()}"
 
 
 def bbox_crss(process: Process) -> dict[str, list[tuple[str, str]]]:

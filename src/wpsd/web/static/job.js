@@ -24,7 +24,8 @@ async function showResults(info) {
     const heading = document.createElement("h2");
     heading.textContent = "Results";
     results.replaceChildren(heading, body);
-    WpsdResults.render(body, await response.json());
+    // not always JSON: a job may have asked for its outputs raw
+    WpsdResults.render(body, await WpsdResults.read(response));
     return;
   }
   // A failed job: its error, once (the status message often says the same already).
