@@ -312,11 +312,13 @@ def _process_roles(raw: str | None) -> dict[str, tuple[str, ...]]:
 
 
 def load_settings(
-    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None, *,
+    warn_unknown: bool = True,
 ) -> Settings:
     """Read settings from a TOML file (optional), then apply ``WPSD_*`` environment overrides.
 
-    Unknown keys are errors, so a typo does not go unnoticed.
+    Unknown keys are errors, so a typo does not go unnoticed; unknown ``WPSD_*`` variables are
+    warned of (``warn_unknown``: a process started by a server that warned already does not).
     """
     values: dict[str, Any] = {}
     if path is not None:
@@ -337,7 +339,8 @@ def load_settings(
         ]
     env = os.environ if environ is None else environ
     fields = {f.name: f for f in dataclasses.fields(Settings)}
-    _warn_unknown_variables(env, fields)
+    if warn_unknown:
+        _warn_unknown_variables(env, fields)
     for name in fields:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None and name != "metadata":
@@ -377,21 +380,16 @@ def _apply_pywps_config(path: Path, values: dict[str, Any], meta: dict[str, Any]
     os.environ.setdefault("PYWPS_CFG", str(path.resolve()))
 
 
-def unknown_variables(env: Mapping[str, str]) -> list[str]:
-    """The WPSD_* variables of ``env`` that name no setting (and none of wpsd's own)."""
-    names = {f.name for f in dataclasses.fields(Settings)} - {"metadata"}
-    return sorted(
-        variable for variable in env
-        if variable.startswith(ENV_PREFIX)
-        and (rest := variable[len(ENV_PREFIX):]).lower() not in names
-        and rest not in OTHER_VARIABLES and not rest.startswith(OTHER_PREFIXES))
-
-
 def _warn_unknown_variables(env: Mapping[str, str], fields: Mapping[str, Any]) -> None:
     """Warn of WPSD_* variables that name no setting: a typo would go unnoticed otherwise."""
     names = [n for n in fields if n != "metadata"]
-    for variable in unknown_variables(env):
+    for variable in sorted(env):
+        if not variable.startswith(ENV_PREFIX):
+            continue
         rest = variable[len(ENV_PREFIX):]
+        if (rest.lower() in names or rest in OTHER_VARIABLES
+                or rest.startswith(OTHER_PREFIXES)):
+            continue
         close = difflib.get_close_matches(rest.lower(), names, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]} ({ENV_PREFIX}{close[0].upper()})?" if close else ""
         logging.getLogger("wpsd").warning(

@@ -189,8 +189,9 @@ def process_ended(pid: int) -> None:
             multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
         try:
             fold(pid, Path(os.environ[VARIABLE]))
-        except (OSError, RuntimeError):
-            # Its files stay and are still counted: only the folder grows.
+        except Exception:
+            # Whatever failed (a file cut short by a SIGKILL makes prometheus_client raise
+            # struct.error), its files stay and are still counted: only the folder grows.
             logger.exception("metrics: could not fold the counts of process %d", pid)
 
 
@@ -229,7 +230,7 @@ def finish_folds(directory: Path) -> None:
     try:
         with _locked(directory, exclusive=True):
             _finish_folds(directory)
-    except (OSError, RuntimeError):
+    except Exception:  # as in process_ended: the folder only grows
         logger.exception("metrics: could not finish the folds of %s", directory)
 
 
@@ -297,7 +298,7 @@ def _size(path: Path) -> int:
     try:
         return path.stat().st_size
     except FileNotFoundError:
-        return 0  # a live gauge's, dropped as its process ended
+        return 0  # removed since the folder was listed (folded, or its process gone)
 
 
 class JobsCollector:

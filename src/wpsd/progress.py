@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from http.client import HTTPException
 from typing import IO, Any
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
@@ -60,7 +61,8 @@ def over_http(base_url: str, job_ids: Sequence[str], token: str | None = None
             raise WatchError(f"{url}: HTTP {exc.code}, {_problem(exc)}") from None
         except URLError as exc:
             raise WatchError(f"{url}: {exc.reason}") from None
-        except (OSError, ValueError) as exc:  # a dropped connection, an answer not JSON
+        except (OSError, ValueError, HTTPException) as exc:
+            # a dropped connection, an answer cut short or not JSON
             raise WatchError(f"{url}: {exc}") from None
 
     def fetch() -> list[JobView]:

@@ -106,6 +106,26 @@ def test_json_lines_of_the_servers_job_lines_carry_the_job_id(capsys):
     assert line["job_id"] == "job-8" and line["message"] == "job job-8: sleep submitted"
 
 
+def test_a_log_of_exactly_the_tail_size_keeps_its_first_line(make_app):
+    from wpsd.core.job import Job, JobError, JobStatus
+    from wpsd.core.service import LOG_TAIL_CHARS
+    from wpsd.protocol.requests import Execute
+
+    service = make_app(embedded_worker=False).extensions["wpsd"]
+    job = Job("job-of-2048", "fail", Execute(identifier="fail", version="1.0.0"),
+              "http://h/wps", "http://h/wps/outputs/", "en-US")
+    service.store.create(job)
+    first = "first line\n"
+    service.store.append_log(job.id, first + "x" * (LOG_TAIL_CHARS - len(first) - 1) + "\n")
+    service.store.finish(job.id, JobStatus.FAILED, error=JobError("NoApplicableCode", "no"))
+    shown = service.job_result(service.get_job(job.id, with_log=True)).log
+    assert shown.startswith("first line\n")
+    assert service.job_result(service.get_job(job.id)).log == shown  # read apart: the same
+    service.store.append_log(job.id, "one more\n")  # now the first line is cut
+    shown = service.job_result(service.get_job(job.id, with_log=True)).log
+    assert not shown.startswith("first line") and shown.endswith("one more")
+
+
 def test_last_lines_of_a_log():
     from wpsd.core.service import last_lines
 

@@ -310,12 +310,18 @@ def test_a_caller_offered_no_process_gets_a_valid_refusal(make_app):
     # caller, a valid exception report says so, and the OGC API's list is empty.
     app = make_app([dataclasses.replace(demo.say_hello, roles=("staff",))], auth="tokens")
     guest = As(app.test_client(), bearer(SQLUserStore(app.extensions["wpsd"].store).add("gus")))
-    for query in (CAPS1, KVP2 + "GetCapabilities"):
+    for query in (CAPS1, KVP2 + "GetCapabilities",
+                  "/wps?service=WPS&version=1.0.0&request=DescribeProcess&identifier=ALL",
+                  KVP2 + "DescribeProcess&identifier=ALL"):
         refused = guest.get(query, 403)  # As validates every XML answer
         text = refused.xml.findtext(".//{*}ExceptionText")
         assert refused.xml.find("{*}Exception").get("exceptionCode") == "NoApplicableCode"
         assert "No process of this server is offered to gus" in text
     assert guest.get("/processes").get_json()["processes"] == []
+    # A server of no process at all is its operator's mistake, not the caller's.
+    empty = As(make_app([]).test_client())
+    for query in (CAPS1, KVP2 + "DescribeProcess&identifier=ALL"):
+        assert "serves no processes" in empty.get(query, 500).xml.findtext(".//{*}ExceptionText")
 
 
 def test_with_auth_none_a_restricted_process_is_hidden(make_app, caplog):

@@ -335,6 +335,21 @@ def test_the_counts_of_ended_processes_are_folded(tmp_path):
         assert all(a <= b for a, b in zip(earlier, later, strict=True)), (earlier, later)
 
 
+def test_a_file_cut_short_by_a_kill_is_left_and_never_breaks_a_scrape(tmp_path, monkeypatch):
+    # A process killed as it made its file leaves it empty: prometheus_client cannot read
+    # it; folding it must not fail the worker that reaps the process, nor scraping.
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    monkeypatch.setenv(metrics.VARIABLE, str(folder))
+    metrics.enable(folder)
+    (folder / "counter_999999.db").touch()
+    metrics.process_ended(999999)
+    assert (folder / "counter_999999.db").exists()
+    (child,) = run_counting_children(folder, 1)
+    metrics.process_ended(child)
+    assert totals(folder) == per_child(1)
+
+
 class Killed(BaseException):
     """A fold's process killed half-way, as far as the folder can tell."""
 

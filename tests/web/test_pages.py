@@ -236,6 +236,18 @@ def test_tiles_widen_only_the_image_sources():
     assert map_tiles(SimpleNamespace()) == ""
     assert map_tiles(SimpleNamespace(map_tiles="javascript:alert(1)")) == ""
     assert page_csp("") == PAGE_CSP
+    assert "img-src 'self' data: https://*;" in page_csp("https://{a}.example/{z}/{x}/{y}.png")
+    # a host that would end the directive and add others is no source at all
+    for hostile in ("https://t.example;script-src * 'unsafe-inline'/{z}/{x}/{y}.png",
+                    "https://t.example frame-src */{z}.png", "https://[::1/{z}.png",
+                    "https://user@t.example,x/{z}.png"):
+        assert page_csp(hostile) == PAGE_CSP, hostile
+
+
+def test_a_malformed_output_url_adds_no_source():
+    settings = SimpleNamespace(output_url="https://[::1/outputs/", output_storage=None,
+                               output_presigned_urls=False)
+    assert output_origins(settings) == ()  # type: ignore[arg-type]
 
 
 def test_tiles_setting_reaches_the_page(make_app, monkeypatch):

@@ -128,7 +128,8 @@ class FsspecStorage:
         parts = split_key(key)
         if self.url_lifetime is None or parts is None:
             return None
-        # Signing is a computation on this node: no request reaches the store.
+        # Signing is a computation on this node: no request reaches the store (the client may
+        # fetch credentials first, from the instance metadata, when none are configured).
         return str(self._fs().sign(self._path(*parts), expiration=int(self.url_lifetime)))
 
     def delete(self, job_id: str) -> None:

@@ -10,6 +10,7 @@ would have to be upgraded. Reads use a second engine with ordinary deferred tran
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import json
@@ -525,6 +526,14 @@ def _log_end(characters: int) -> sa.ColumnElement[str]:
                    else_=jobs.c.log)
 
 
+def _job_error(text: str | None) -> JobError | None:
+    if not text:
+        return None
+    # Only the fields this version knows: a newer one may have written more.
+    known = {f.name for f in dataclasses.fields(JobError)}
+    return JobError(**{k: v for k, v in json.loads(text).items() if k in known})
+
+
 def _job(row: Any) -> Job:
     return Job(
         id=row.id,
@@ -544,6 +553,6 @@ def _job(row: Any) -> Job:
         worker=row.worker,
         pid=row.pid,
         outputs=json.loads(row.outputs) if row.outputs is not None else None,
-        error=JobError(**json.loads(row.error)) if row.error else None,
+        error=_job_error(row.error),
         owner=row.owner,
     )

@@ -247,7 +247,8 @@ class Service:
         """A job, or None when there is none or it is not the caller's (by default: the
         operator's view, every job). ``with_log``: with the end of its log, as its status
         documents show it (read with the record: one query per poll)."""
-        job = self.store.get(job_id, log_tail=LOG_TAIL_CHARS if with_log else None)
+        # One character more than is shown: a longer tail means the log was cut
+        job = self.store.get(job_id, log_tail=LOG_TAIL_CHARS + 1 if with_log else None)
         if job is None or not caller.owns(job.owner):
             return None
         return job
@@ -286,11 +287,12 @@ class Service:
         result = ExecuteResult(job.id, process, job.request, selected, stamp.replace(microsecond=0),
                                status=job.status.value, progress=job.progress,
                                message=job.message)
-        if job.status is not JobStatus.ACCEPTED:  # nothing has logged before it starts
-            tail = job.log_tail
-            if tail is None:
-                tail = self.store.job_log(job.id, tail=LOG_TAIL_CHARS) or ""
-            result.log = last_lines(tail, cut=len(tail) >= LOG_TAIL_CHARS)
+        tail = job.log_tail
+        if tail is None and job.status is JobStatus.FAILED:
+            # read for the failure's report (WPS 2.0 GetResult) when the record came without
+            tail = self.store.job_log(job.id, tail=LOG_TAIL_CHARS + 1)
+        if tail:
+            result.log = last_lines(tail[-LOG_TAIL_CHARS:], cut=len(tail) > LOG_TAIL_CHARS)
         if job.status is JobStatus.SUCCEEDED:
             produced = codec.outputs_from_json(job.outputs or [])
             result.outputs = output_values(produced, selected, job.output_url,

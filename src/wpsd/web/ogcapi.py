@@ -7,6 +7,7 @@ with WPS 2.0 GetStatus, and one started with WPS can be seen in /jobs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import time
@@ -83,6 +84,11 @@ def create_blueprint(service: Service) -> Blueprint:
             return service.settings.url.rsplit("/", 1)[0]
         return request.url_root.rstrip("/")
 
+    @functools.cache
+    def outputs() -> tuple[str, ...]:
+        # Once: the settings do not change, and presigning may first fetch credentials.
+        return output_origins(service.settings, service.storage.url)
+
     def answer(document: Any, template: str, title: str, **context: Any) -> Response:
         """The document as JSON, or rendered as an HTML page for browsers."""
         if wants_html():
@@ -94,8 +100,7 @@ def create_blueprint(service: Service) -> Blueprint:
                 user=current_caller().name, map_tiles=tiles,
                 map_attribution=getattr(service.settings, "map_attribution", ""), **context),
                 content_type="text/html; charset=utf-8")
-            page.headers["Content-Security-Policy"] = page_csp(
-                tiles, output_origins(service.settings, service.storage.url))
+            page.headers["Content-Security-Policy"] = page_csp(tiles, outputs())
             return page
         return jsonify(document)
 

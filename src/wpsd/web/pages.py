@@ -34,6 +34,8 @@ _STATIC = Path(__file__).with_name("static")
 _PROBE_KEY = "wpsd-probe/output.png"
 #: a host (name, IPv4 or bracketed IPv6) with an optional port: all an origin in a CSP may be
 _HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+#: a tile server's host: as _HOST, or with a wildcard first label, or any host
+_TILE_HOST = re.compile(r"(?:\*|(?:\*\.)?[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 def _leaflet_dir() -> str | None:
@@ -71,14 +73,7 @@ def map_tiles(settings: Any) -> str:
 def page_csp(tiles: str, outputs: Iterable[str] = ()) -> str:
     """The CSP of our pages; with tiles, their origin may serve images too, and so may the
     ``outputs`` origins (see :func:`output_origins`)."""
-    sources = []
-    if tiles:
-        parts = urlsplit(tiles)
-        # {s} subdomains ({s}.tile.openstreetmap.org) become a wildcard host
-        host = parts.netloc.replace("{s}", "*")
-        if "{" in host:  # a template placeholder elsewhere in the host: any host of the scheme
-            host = "*"
-        sources.append(f"{parts.scheme}://{host}")
+    sources = [source for source in (_tile_source(tiles),) if source]
     sources.extend(outputs)
     if not sources:
         return PAGE_CSP
@@ -93,8 +88,10 @@ def output_origins(settings: Settings, sign: Callable[[str], str | None] | None 
 
     The store's origin is that of a URL it presigns with ``sign`` (the storage's ``url``):
     whether the bucket is in the host name or the path, which region's endpoint serves it,
-    only the client library knows, and signing asks nobody over the network. When no URL can
-    be signed, the ``endpoint_url`` of the storage options is taken as it is written.
+    only the client library knows. Signing is computed here (with static credentials it asks
+    nobody; without, the library may first fetch credentials from the instance's metadata):
+    the caller computes this once. When no URL can be signed, the ``endpoint_url`` of the
+    storage options is taken as it is written.
     Only the pages' images come from these origins: results.js fetches the data of its maps
     from the server's own origin only, so ``connect-src`` stays ``'self'``.
     """
@@ -114,10 +111,31 @@ def output_origins(settings: Settings, sign: Callable[[str], str | None] | None 
     return tuple(dict.fromkeys(origin for origin in found if origin))
 
 
+def _tile_source(tiles: str) -> str:
+    """The CSP source of the tile server, or '' when the template's host is not one a source
+    can name (a character there could end the directive and add others)."""
+    if not tiles:
+        return ""
+    try:
+        parts = urlsplit(tiles)
+    except ValueError:
+        return ""
+    # {s} subdomains ({s}.tile.openstreetmap.org) become a wildcard label
+    host = parts.netloc.rpartition("@")[2].replace("{s}", "*")
+    if "{" in host:  # a template placeholder elsewhere in the host: any host of the scheme
+        host = "*"
+    if parts.scheme.lower() not in ("http", "https") or not _TILE_HOST.fullmatch(host):
+        return ""
+    return f"{parts.scheme.lower()}://{host.lower()}"
+
+
 def _origin(url: str) -> str:
     """The origin of an http(s) URL as a CSP source, or '' (also for anything that would not
     be one host: a wildcard or a character that ends the directive)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "https://[::1/x": no URL at all
+        return ""
     host = parts.netloc.rpartition("@")[2]  # never the credentials of a URL
     if parts.scheme.lower() not in ("http", "https") or not _HOST.fullmatch(host):
         return ""

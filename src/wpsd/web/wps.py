@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from urllib.parse import unquote_plus
 
@@ -94,12 +94,7 @@ class WPSEndpoint:
             language = service.negotiate_language(parsed.language)
             self._check_update_sequence(parsed.update_sequence)
             offered = tuple(p.identifier for p in service.processes(caller=caller))
-            if not offered:
-                # Both versions' Capabilities list one process at least (ProcessOfferings,
-                # Contents): a caller whose roles open none is refused in a valid report.
-                raise Forbidden(f"No process of this server is offered to "
-                                f"{caller.name or 'anonymous callers'}; its operator "
-                                "decides who may use which")
+            _check_any_offered(offered, caller, service)
             return _xml(self._capabilities(self.service_url(), language, version, offered))
         if isinstance(parsed, GetStatus | GetResult | Dismiss):
             return self._job_operation(parsed, caller)
@@ -107,6 +102,7 @@ class WPSEndpoint:
         if isinstance(parsed, DescribeProcess):
             # Raises for unknown identifiers, and for those of processes the caller may not use.
             described = service.describe(parsed.identifiers, caller=caller)
+            _check_any_offered(described, caller, service)  # "ALL" of none
             return _xml(self._descriptions(tuple(p.identifier for p in described), language,
                                            version))
         if version == "2.0.0":
@@ -292,6 +288,19 @@ class WPSEndpoint:
                                                       self.service.supports_jobs))
         return to_bytes(encode.process_descriptions(processes, language,
                                                     self.service.supports_jobs))
+
+
+def _check_any_offered(offered: Sequence[object], caller: Caller, service: Service) -> None:
+    """Capabilities list one process at least, and so do ProcessDescriptions (both versions'
+    schemas): with none to list, a valid exception report says why instead."""
+    if offered:
+        return
+    if not len(service.registry):
+        raise NoApplicableCode("This server serves no processes: its operator has named no "
+                               "module that defines one")
+    raise Forbidden(f"No process of this server is offered to "
+                    f"{caller.name or 'anonymous callers'}; its operator decides who may use "
+                    "which")
 
 
 def _xml(body: bytes) -> Response:

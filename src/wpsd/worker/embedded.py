@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import metrics
-from ..config import Settings, unknown_variables
+from ..config import Settings
 from .channel import Channel, Notifier
 
 logger = logging.getLogger("wpsd")
@@ -60,9 +60,7 @@ class EmbeddedWorker:
         if worker_running(self.channel):
             return
         read, write = os.pipe()
-        # Without the variables that name no setting: this server warned of them already.
-        unknown = set(unknown_variables(os.environ))
-        env = {k: v for k, v in os.environ.items() if k not in unknown}
+        env = dict(os.environ)
         env.update(self.settings.to_environ())
         env[SOURCES_VARIABLE] = json.dumps(self.sources)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)

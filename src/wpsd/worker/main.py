@@ -85,7 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..logs import configure_logging
 
     configure_logging()
-    settings = load_settings(args.config, os.environ)
+    # A worker its server started (and gave its sources) is not to warn of what that
+    # server warned of already.
+    settings = load_settings(args.config, os.environ,
+                             warn_unknown=SOURCES_VARIABLE not in os.environ)
     configure_logging(settings.log_format)
     given = os.environ.get(SOURCES_VARIABLE)
     sources = json.loads(given) if given else [*settings.processes, *args.modules]

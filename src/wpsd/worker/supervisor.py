@@ -190,9 +190,11 @@ class Supervisor:
                     self._stopping, self._kill_jobs = True, word == b"k"
             if self._listening[0] < 0 and self._notifications is not None:
                 self._read_notifications(selector)  # reconnects when it is time to
-            self._reap()
             moment = time.monotonic()
             try:
+                # Inside: a store that does not answer while a job's end is recorded must not
+                # end the worker either (a job left running is failed by the stale check).
+                self._reap()
                 if moment >= next_watch:
                     next_watch = moment + self.settings.heartbeat_interval
                     self._watch()
