@@ -396,17 +396,13 @@ class Supervisor:
             if pid == self._exporter:
                 self._exporter = None
                 if not self._stopping:
-                    metrics.count_crash("metrics")
-                    logger.error("metrics process %d %s; starting another in %g s", pid,
-                                 jobprocess.exit_description(code), METRICS_RESTART_DELAY)
-                    self._exporter_after = time.monotonic() + METRICS_RESTART_DELAY
+                    self._exporter_after = self._helper_ended(
+                        "metrics", "metrics process", pid, code, METRICS_RESTART_DELAY)
             elif pid == self._bridge:
                 self._bridge = None
                 if not self._stopping:
-                    metrics.count_crash("bridge")
-                    logger.error("dask bridge %d %s; starting another in %g s", pid,
-                                 jobprocess.exit_description(code), BRIDGE_RESTART_DELAY)
-                    self._bridge_after = time.monotonic() + BRIDGE_RESTART_DELAY
+                    self._bridge_after = self._helper_ended(
+                        "bridge", "dask bridge", pid, code, BRIDGE_RESTART_DELAY)
             elif pid in self._sync:
                 self._sync.discard(pid)
                 jobprocess.kill_group(pid)  # whatever its handler left behind
@@ -428,6 +424,15 @@ class Supervisor:
                 if metrics.enabled():
                     self._connected = True
                     metrics.count_ended_job(self.store, job.job_id)
+
+    @staticmethod
+    def _helper_ended(kind: str, name: str, pid: int, code: int, delay: float) -> float:
+        """A helper child (the Dask bridge, the metrics server) ended while the worker runs:
+        count it, say so, and return when to start another."""
+        metrics.count_crash(kind)
+        logger.error("%s %d %s; starting another in %g s", name, pid,
+                     jobprocess.exit_description(code), delay)
+        return time.monotonic() + delay
 
     def _failed(self, job: _Job, message: str) -> bool:
         """Record that the job of a dead (or stuck, now killed) job process failed; False
