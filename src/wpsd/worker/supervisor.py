@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import gc
 import logging
 import os
@@ -28,7 +29,9 @@ import selectors
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from .. import metrics
 from ..backends.pgnotify import PgListener, channel_name, is_postgresql
@@ -317,17 +320,12 @@ class Supervisor:
             self._bridge = pid
             metrics.count_child("bridge")
             return
-        code = 0
-        try:
-            from .daskjobs import run_bridge
+        def bridge() -> None:
+            from .daskjobs import run_bridge  # in the child: distributed is optional
 
             run_bridge(self.settings, self.registry, self.store, wake_r)
-        except BaseException:
-            logger.exception("dask bridge: stopped by an error")
-            code = 1
-        finally:
-            logging.shutdown()
-            os._exit(code)
+
+        _child_main("dask bridge: stopped by an error", bridge)
 
     def _start_exporter(self) -> None:
         """metrics_listen: fork the child that serves the host's metrics there. Forked,
@@ -341,18 +339,10 @@ class Supervisor:
             self._exporter = pid
             metrics.count_child("metrics")
             return
-        code = 0
-        try:
-            metrics.serve(address, self.store, self._sync_lifeline)
-        except OSError as exc:  # its address is taken, say: no traceback every few seconds
-            logger.error("metrics process: %s", exc)
-            code = 1
-        except BaseException:
-            logger.exception("metrics process: stopped by an error")
-            code = 1
-        finally:
-            logging.shutdown()
-            os._exit(code)
+        # its address taken, say: one line, not a traceback every few seconds
+        _child_main("metrics process: stopped by an error",
+                    lambda: metrics.serve(address, self.store, self._sync_lifeline),
+                    quiet=OSError)
 
     def _dispatch(self) -> None:
         if self.settings.executor == "dask":
@@ -370,16 +360,9 @@ class Supervisor:
             limit = (process.time_limit if process else None) or self.settings.job_time_limit
             pid = self._fork()
             if pid == 0:
-                code = 0
-                try:
-                    jobprocess.run_job(job, self.settings, self.registry, self.store,
-                                       self.env)
-                except BaseException:
-                    logger.exception("job %s: its process failed", job.id)
-                    code = 1
-                finally:
-                    logging.shutdown()
-                    os._exit(code)
+                _child_main(f"job {job.id}: its process failed",
+                            functools.partial(jobprocess.run_job, job, self.settings,
+                                              self.registry, self.store, self.env))
             self._jobs[pid] = _Job(job.id, time.monotonic(), limit)
             metrics.count_child("job")
 
@@ -467,6 +450,25 @@ class Supervisor:
         for job_id in self.store.fail_stale(now() - dt.timedelta(seconds=silence),
                                             STALE_MESSAGE):
             logger.error("job %s: %s", job_id, STALE_MESSAGE)
+
+
+def _child_main(failure: str, body: Callable[[], object],
+                quiet: type[BaseException] | None = None) -> NoReturn:
+    """In a child just forked from the worker: run ``body``, log what stopped it (``quiet``
+    errors in one line, others with their traceback), and end the process: it must never
+    return into the worker's loop."""
+    code = 0
+    try:
+        body()
+    except BaseException as exc:
+        code = 1
+        if quiet is not None and isinstance(exc, quiet):
+            logger.error("%s: %s", failure, exc)
+        else:
+            logger.exception("%s", failure)
+    finally:
+        logging.shutdown()
+        os._exit(code)
 
 
 def _remove_tree(path: os.PathLike[str]) -> None:
