@@ -90,3 +90,8 @@ def test_metrics_listen_from_file_and_environment(tmp_path):
 def test_metrics_listen_must_be_host_and_port(address):
     with pytest.raises(ValueError, match="setting 'metrics_listen': .* is no host:port"):
         load_settings(None, {"WPSD_METRICS_LISTEN": address})
+
+
+def test_metrics_listen_with_metrics_off_is_refused():
+    with pytest.raises(ValueError, match="metrics_listen.*metrics = false"):
+        load_settings(None, {"WPSD_METRICS_LISTEN": "127.0.0.1:9464", "WPSD_METRICS": "false"})

@@ -192,6 +192,9 @@ class Settings:
             raise ValueError("setting 'dask_scheduler' is needed when executor is dask")
         if self.metrics_listen is not None:
             _host_and_port(self.metrics_listen)  # raises unless it parses
+            if not self.metrics:
+                raise ValueError("setting 'metrics_listen' serves metrics, which "
+                                 "'metrics = false' turns off: set one or the other")
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"setting 'log_format': {self.log_format!r} is neither text nor json")
         if self.output_storage_options is not None:

@@ -56,8 +56,10 @@ STALE_AFTER_BEATS = 5
 STALE_MINIMUM = 3.0
 #: seconds before a dask bridge that ended (say, the scheduler was unreachable) is restarted
 BRIDGE_RESTART_DELAY = 5.0
-#: the same for the metrics process (say, its address was taken)
+#: the same for the metrics process (say, its address was taken), doubled after each
+#: failure up to the second figure, so that a lasting fault is not logged every 5 s
 METRICS_RESTART_DELAY = 5.0
+METRICS_RESTART_MAX_DELAY = 300.0
 STALE_MESSAGE = "The job's process stopped without finishing (its worker or host died)"
 
 
@@ -100,6 +102,8 @@ class Supervisor:
         #: metrics_listen: the child that serves the metrics, and when it may start again
         self._exporter: int | None = None
         self._exporter_after = 0.0
+        self._exporter_delay = METRICS_RESTART_DELAY
+        self._exporter_started = 0.0
         self._notifications: PgListener | None = None
         #: the listener's descriptor and connection count that the selector knows of
         self._listening = (-1, 0)
@@ -336,7 +340,7 @@ class Supervisor:
             return
         pid = self._fork(keep=(self._sync_lifeline,))
         if pid:
-            self._exporter = pid
+            self._exporter, self._exporter_started = pid, time.monotonic()
             metrics.count_child("metrics")
             return
         # its address taken, say: one line, not a traceback every few seconds
@@ -379,8 +383,12 @@ class Supervisor:
             if pid == self._exporter:
                 self._exporter = None
                 if not self._stopping:
+                    if time.monotonic() - self._exporter_started > METRICS_RESTART_MAX_DELAY:
+                        self._exporter_delay = METRICS_RESTART_DELAY  # it had been serving
                     self._exporter_after = self._helper_ended(
-                        "metrics", "metrics process", pid, code, METRICS_RESTART_DELAY)
+                        "metrics", "metrics process", pid, code, self._exporter_delay)
+                    self._exporter_delay = min(2 * self._exporter_delay,
+                                               METRICS_RESTART_MAX_DELAY)
             elif pid == self._bridge:
                 self._bridge = None
                 if not self._stopping:
