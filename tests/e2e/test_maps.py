@@ -644,3 +644,23 @@ def test_an_image_of_another_origin_is_shown(page, served_elsewhere, shots):
             page.wait_for_timeout(100)
         assert shown.evaluate("(img) => img.naturalWidth") == 160
         shots(page, f"image-elsewhere-{response}")
+
+
+def test_an_image_by_value_is_shown_inline(page, served_elsewhere, shots):
+    server, _ = served_elsewhere
+    root = root_of(server)
+    image = base64.b64encode(png(120, 40)).decode()
+    job = finished_job(page, root, "binary_echo", {
+        "inputs": {"image": {"value": image, "mediaType": "image/png", "encoding": "base64"}},
+        "response": "document"})
+    page.goto(f"{root}/jobs/{job}?f=html")
+    section = page.locator("#results-body section[data-output=image]")
+    shown = section.locator("img.output-image")
+    expect(shown).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+    for _ in range(50):
+        if shown.evaluate("(img) => img.complete && img.naturalWidth") == 120:
+            break
+        page.wait_for_timeout(100)
+    assert shown.evaluate("(img) => img.naturalWidth") == 120
+    expect(section.locator("a[download]")).to_have_count(1)  # and it can be downloaded
+    shots(page, "image-by-value-job")
