@@ -122,15 +122,19 @@ def jobs(ctx: click.Context, config_path: str | None) -> None:
     The store is the server's: give its config file (whose processes decide the default
     data_dir), or set data_dir or database_url.
     """
-    if ctx.invoked_subcommand == "watch":
-        ctx.obj = config_path  # watch may follow a server over HTTP: it opens what it needs
+    if ctx.invoked_subcommand in ("watch", "list"):
+        ctx.obj = config_path  # they may read a server over HTTP: they open what they need
         return
+    ctx.obj = _local_service(ctx, config_path)
+
+
+def _local_service(ctx: click.Context, config_path: str | None) -> Service:
+    """The jobs of the job store of the server the command is about."""
     settings, registry, store = _open_store(ctx, config_path, "jobs")
     storage = open_storage(settings)
     # No worker runs here: dismissals reach every worker of this user on this host.
-    ctx.obj = Service(settings, registry, store, storage, _NoExecutions(),
-                      environment(settings, storage),
-                      notifier_for(settings, BroadcastNotifier()))
+    return Service(settings, registry, store, storage, _NoExecutions(),
+                   environment(settings, storage), notifier_for(settings, BroadcastNotifier()))
 
 
 def _open_store(ctx: click.Context, config_path: str | None, what: str
@@ -174,22 +178,44 @@ def _state(status: JobStatus) -> str:
 @click.option("--limit", default=50, show_default=True)
 @click.option("--follow", is_flag=True,
               help="Show the running and queued jobs' progress live, until interrupted.")
-@click.pass_obj
-def list_jobs(service: Service, status: tuple[str, ...], process_id: str | None,
-              owner: str | None, limit: int, follow: bool) -> None:
+@click.option("--url", help="The jobs of the server at this URL (its OGC API /jobs), not of "
+                            "the local job store: yours, or all for an admin.")
+@click.option("--token", envvar="WPSD_TOKEN", help="Bearer token for --url (also WPSD_TOKEN).")
+@click.pass_context
+def list_jobs(ctx: click.Context, status: tuple[str, ...], process_id: str | None,
+              owner: str | None, limit: int, follow: bool, url: str | None,
+              token: str | None) -> None:
     """The newest jobs first."""
+    if url and owner is not None:
+        raise click.UsageError("--owner reads the local store; over --url a server shows "
+                               "its caller's jobs")
     if follow:
-        _watch(_from_store(service, ()), follow=True)
+        _watch(progress.over_http(url, (), token) if url
+               else _from_store(_local_service(ctx, ctx.obj), ()), follow=True)
         return
-    found = service.store.list_jobs(statuses=list(dict.fromkeys(_STATES[s] for s in status)),
-                                    process_ids=[process_id] if process_id else [], limit=limit,
-                                    owner=owner)
+    states = list(dict.fromkeys(_STATES[s] for s in status))
+    rows: list[tuple[str, str, str, int, str, str, str]]
+    if url:
+        try:
+            listed = progress.list_over_http(url, [STATUS_CODES[s] for s in states],
+                                             process_id, limit, token)
+        except progress.WatchError as exc:
+            raise click.ClickException(str(exc)) from None
+        rows = [(i.get("jobID", ""), i.get("processID", ""), i.get("status", ""),
+                 int(i.get("progress") or 0), str(i.get("created", ""))[:19].replace("T", " "),
+                 "-", i.get("message") or "") for i in listed]
+    else:
+        service = _local_service(ctx, ctx.obj)
+        rows = [(j.id, j.process_id, _state(j.status), j.progress,
+                 f"{j.created:%Y-%m-%d %H:%M:%S}", j.owner or "-", j.message)
+                for j in service.store.list_jobs(
+                    statuses=states, process_ids=[process_id] if process_id else [],
+                    limit=limit, owner=owner)]
     click.echo(f"{'id':36}  {'process':20} {'status':10} {'%':>3}  {'created':19}  "
                f"{'owner':16} message")
-    for job in found:
-        click.echo(f"{job.id:36}  {job.process_id[:20]:20} {_state(job.status):10} "
-                   f"{job.progress:3d}  {job.created:%Y-%m-%d %H:%M:%S}  "
-                   f"{(job.owner or '-')[:16]:16} {job.message[:60]}")
+    for job_id, process, state, percent, created, who, message in rows:
+        click.echo(f"{job_id:36}  {process[:20]:20} {state:10} {percent:3d}  {created:19}  "
+                   f"{who[:16]:16} {message[:60]}")
 
 
 @jobs.command()
@@ -313,14 +339,8 @@ def watch(ctx: click.Context, job_ids: tuple[str, ...], url: str | None, token: 
           interval: float) -> None:
     """Progress bars of JOB_IDS until they end; with none, of every running and queued
     job, live, until Ctrl-C. Exits 1 unless every job watched succeeded."""
-    if url:
-        fetch = progress.over_http(url, job_ids, token)
-    else:
-        settings, registry, store = _open_store(ctx, ctx.obj, "jobs")
-        storage = open_storage(settings)
-        service = Service(settings, registry, store, storage, _NoExecutions(),
-                          environment(settings, storage), BroadcastNotifier())
-        fetch = _from_store(service, job_ids)
+    fetch = progress.over_http(url, job_ids, token) if url \
+        else _from_store(_local_service(ctx, ctx.obj), job_ids)
     _watch(fetch, follow=not job_ids, interval=interval)
 
 

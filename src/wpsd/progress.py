@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from http.client import HTTPException
 from typing import IO, Any
 from urllib.error import HTTPError, URLError
+from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 #: states in which a job changes no more
@@ -48,6 +49,29 @@ def line(job: JobView) -> str:
 def over_http(base_url: str, job_ids: Sequence[str], token: str | None = None
               ) -> Callable[[], list[JobView]]:
     """Jobs read from a server's OGC API: the given ones, or its running and queued ones."""
+    get = _getter(base_url, token)
+
+    def fetch() -> list[JobView]:
+        if job_ids:
+            return [JobView.from_status_info(get(f"/jobs/{job_id}")) for job_id in job_ids]
+        listed = get("/jobs?status=running&status=accepted&limit=100")
+        return [JobView.from_status_info(info) for info in listed.get("jobs", [])]
+
+    return fetch
+
+
+def list_over_http(base_url: str, statuses: Sequence[str], process_id: str | None,
+                   limit: int, token: str | None = None) -> list[dict[str, Any]]:
+    """The statusInfo documents of a server's jobs (OGC API ``/jobs``), newest first."""
+    query = [("limit", str(limit)), *(("status", s) for s in statuses)]
+    if process_id:
+        query.append(("processID", process_id))
+    listed = _getter(base_url, token)("/jobs?" + urlencode(query))
+    return [info for info in listed.get("jobs", []) if isinstance(info, dict)]
+
+
+def _getter(base_url: str, token: str | None) -> Callable[[str], Any]:
+    """GET a JSON document of the server at ``base_url``; errors as WatchError."""
     headers = {"Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -65,13 +89,7 @@ def over_http(base_url: str, job_ids: Sequence[str], token: str | None = None
             # a dropped connection, an answer cut short or not JSON
             raise WatchError(f"{url}: {exc}") from None
 
-    def fetch() -> list[JobView]:
-        if job_ids:
-            return [JobView.from_status_info(get(f"/jobs/{job_id}")) for job_id in job_ids]
-        listed = get("/jobs?status=running&status=accepted&limit=100")
-        return [JobView.from_status_info(info) for info in listed.get("jobs", [])]
-
-    return fetch
+    return get
 
 
 class WatchError(Exception):

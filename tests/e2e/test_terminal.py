@@ -196,3 +196,27 @@ def test_watch_over_http_says_what_went_wrong_without_a_traceback(demo_server):
                               capture_output=True, text=True, timeout=60, check=False)
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
         assert done.stderr.startswith("Error: ") and said in done.stderr, done.stderr
+
+
+def test_list_over_http_and_follow_over_http(demo_server):
+    base = demo_server.url.removesuffix("/wps")
+    done_id = submit(base, 0.1)
+    wait_until_ended(base, done_id)
+    listed = subprocess.run([WPSD, "jobs", "list", "--url", base, "--status", "successful",
+                             "--process", "sleep", "--limit", "500"],
+                            capture_output=True, text=True, timeout=60, check=True).stdout
+    header, *rows = listed.splitlines()
+    assert header.split()[:4] == ["id", "process", "status", "%"]
+    mine = [row for row in rows if row.startswith(done_id)]
+    assert len(mine) == 1 and mine[0].split()[1:4] == ["sleep", "successful", "100"]
+    assert all(row.split()[2] == "successful" for row in rows)
+    running = submit(base, 3.0)
+    try:
+        text, code = in_terminal([WPSD, "jobs", "list", "--follow", "--url", base],
+                                 dict(os.environ), until=running[:8])
+    finally:
+        requests.delete(f"{base}/jobs/{running}", timeout=10)
+    assert code is None and "sleep" in ANSI.sub("", text)
+    refused = subprocess.run([WPSD, "jobs", "list", "--url", base, "--owner", "x"],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode == 2 and "--owner reads the local store" in refused.stderr
