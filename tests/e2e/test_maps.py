@@ -551,7 +551,8 @@ def test_raw_values_are_shown(page, demo_server, shots):
     assert page.request.get(f"{root}/jobs/{job}/results").headers["content-type"] == \
         "application/geo+json"
     page.goto(f"{root}/jobs/{job}?f=html")
-    assert_drawn(page, "#results-body section[data-output=result]", 1)
+    # named by the answer's Content-Disposition
+    assert_drawn(page, "#results-body section[data-output=buffered]", 1)
     expect(page.locator("#results-body pre")).to_contain_text('"FeatureCollection"')
     shots(page, "raw-value-job")
 
@@ -560,7 +561,17 @@ def test_raw_values_are_shown(page, demo_server, shots):
         "inputs": {"bbox": {"bbox": [40, 0, 50, 10], "crs": EPSG4326}, "margin": 1},
         "response": "raw"})
     page.goto(f"{root}/jobs/{job}/results?f=html")
-    assert_drawn(page, "#results-page section[data-output=result]", 1)
+    assert_drawn(page, "#results-page section[data-output=bbox]", 1)
+
+    # a JSON object of plain values, raw: its value, not mistaken for a results document
+    job = finished_job(page, root, "echo", {
+        "inputs": {"document": {"value": {"a": 1, "b": "two"}, "mediaType": "application/json"}},
+        "outputs": {"document": {"format": {"mediaType": "application/json"}}},
+        "response": "raw"})
+    page.goto(f"{root}/jobs/{job}?f=html")
+    shown = page.locator("#results-body section[data-output^=document] pre")
+    expect(shown).to_contain_text('"b": "two"')
+    expect(page.locator("#results-body section")).to_have_count(1)
 
     # several outputs, one by reference: multipart/related
     job = finished_job(page, root, "echo", {

@@ -82,6 +82,7 @@ def test_sync_raw_one_output(client):
     response = execute(client, "echo", {"inputs": {"message": "teststring"},
                                         "outputs": {"message": {}}})
     assert response.data == b"teststring" and response.mimetype == "text/plain"
+    assert response.headers["Content-Disposition"] == 'inline; filename="message"'
 
 
 def test_sync_document(client):

@@ -319,8 +319,13 @@ def _results_response(values: list[OutputValue], raw: bool) -> Response:
     if len(values) == 1:
         body, content_type = _raw_part(values[0])
         fmt = values[0].selected.format
-        return as_download(Response(body, content_type=content_type),
-                           values[0].identifier + (fmt.extension if fmt else ""))
+        name = values[0].identifier + (fmt.extension if fmt else "")
+        response = as_download(Response(body, content_type=content_type), name)
+        # Shown inline (unless as_download made it an attachment), but named: a raw value
+        # says which output it is, and is told apart from a results document of the same
+        # media type (the HTML pages rely on it).
+        response.headers.setdefault("Content-Disposition", f'inline; filename="{name}"')
+        return response
     boundary = uuid.uuid4().hex
     parts = []
     for value in values:

@@ -277,7 +277,8 @@ const WpsdResults = (() => {
 
   // A results document maps each output to a literal or to an object with an href, a value or
   // a bbox, never to an array or null: what tells it from a raw JSON output (a bounding box,
-  // GeoJSON with its arrays), which has the same media type.
+  // GeoJSON with its arrays), which has the same media type, where the server did not name
+  // the raw value in Content-Disposition.
   function isDocument(data) {
     return data !== null && typeof data === "object" && !Array.isArray(data) &&
       Object.values(data).every((v) => v !== null && !Array.isArray(v) &&
@@ -297,7 +298,8 @@ const WpsdResults = (() => {
     const type = response.headers.get("Content-Type") || "";
     const bytes = new Uint8Array(await response.arrayBuffer());
     if (/^multipart\//i.test(type)) return multipartOutputs(bytes, type, response.url);
-    if (/^application\/json\s*(;|$)/i.test(type)) {
+    // wpsd names a raw value in Content-Disposition; without it, tell by the shape
+    if (!response.headers.get("Content-Disposition") && /^application\/json\s*(;|$)/i.test(type)) {
       try {
         const data = JSON.parse(new TextDecoder().decode(bytes));
         if (isDocument(data)) return data;
