@@ -510,14 +510,14 @@ def main() -> None:
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
     from wpsd.logs import configure_logging
-    from wpsd.web.app import serving_on
+    from wpsd.web.app import run_development_server, serving_on
 
     configure_logging()  # first: what reading the settings warns of is logged as the rest
     settings = load_settings(None, os.environ)
     configure_logging(settings.log_format)
     app = create_demo_app(serving_on(settings, args.host))
     print(f"wpsd demo: http://{args.host}:{args.port}/wps?service=WPS&request=GetCapabilities")
-    app.run(host=args.host, port=args.port, debug=args.debug, threaded=True)
+    run_development_server(app, args.host, args.port, args.debug)
 
 
 if __name__ == "__main__":

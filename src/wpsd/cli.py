@@ -30,7 +30,7 @@ from .logs import configure_logging
 from .processes.registry import ProcessRegistry, load_processes
 from .protocol.ogcapi.encode import STATUS_CODES
 from .protocol.requests import ComplexData, LiteralData, ReferenceData
-from .web.app import create_app, serving_on
+from .web.app import create_app, run_development_server, serving_on
 from .worker.channel import BroadcastNotifier
 
 
@@ -71,7 +71,7 @@ def serve(modules: tuple[str, ...], config_path: str | None, host: str, port: in
     except (ImportError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wpsd: http://{host}:{port}/wps?service=WPS&request=GetCapabilities")
-    app.run(host=host, port=port, debug=debug, threaded=True)
+    run_development_server(app, host, port, debug)
 
 
 def _environ(pywps_config: str | None) -> dict[str, str]:

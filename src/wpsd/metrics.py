@@ -24,6 +24,7 @@ or in neither. The files of processes nobody folds (web processes) stay, and are
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import logging
@@ -105,7 +106,16 @@ def enable(default_directory: Path) -> Path:
         # variable was set, pick again, or the counts would stay in this process.
         values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         _metrics = _Metrics()
+        # A process that ends in order (a gunicorn worker replaced, a server stopped) folds
+        # its own counts, as the worker folds its children's: the folder does not grow with
+        # every restart. The pid is read at exit: a forked child that inherits this and
+        # exits in order folds itself (job and sync processes end by os._exit, skipping it).
+        atexit.register(_fold_self)
     return directory
+
+
+def _fold_self() -> None:
+    process_ended(os.getpid())
 
 
 def enabled() -> bool:

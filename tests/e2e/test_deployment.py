@@ -13,9 +13,11 @@ import pytest
 import requests
 from e2e_server import ROOT, start_server
 from owslib.wps import SYNC, WebProcessingService
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import children, free_port
+from wpsd import metrics
 
 WPSD = [sys.executable, "-m", "wpsd.cli"]
 
@@ -159,3 +161,12 @@ def test_wpsd_worker_beside_gunicorn(tmp_path: Path, monkeypatch: pytest.MonkeyP
             log.close()
         gunicorn.terminate()
         gunicorn.wait(timeout=15)
+    # Stopped in order, gunicorn's workers folded their counts at exit (and the worker its
+    # own): only the archives are left, and the totals stayed.
+    left = {f.name for f in (tmp_path / "metrics").glob("*.db")}
+    assert left <= {"counter_folded.db", "histogram_folded.db", "summary_folded.db"}, left
+    found = text_string_to_metric_families(generate_latest(
+        metrics.registry(directory=tmp_path / "metrics")).decode())
+    executed = [s.value for family in found for s in family.samples
+                if s.name == "wpsd_http_requests_total" and s.labels == key]
+    assert executed == [before + 2]

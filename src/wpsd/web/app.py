@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import signal
 import socket
 from collections.abc import Iterable
 from functools import cache
@@ -134,6 +135,17 @@ def default_trusted_hosts() -> tuple[str, ...]:
     except OSError:
         pass  # no resolvable name: loopback only
     return tuple(dict.fromkeys(names))
+
+
+def run_development_server(app: Flask, host: str, port: int, debug: bool = False) -> None:
+    """Serve ``app`` with Flask's own server (``wpsd serve``, the demo) until Ctrl-C or
+    SIGTERM. SIGTERM ends it as Ctrl-C does, in order, so that what runs at exit runs
+    (the metrics of this process are folded, its worker is told to stop)."""
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    app.run(host=host, port=port, debug=debug, threaded=True)
 
 
 def serving_on(settings: Settings, host: str) -> Settings:
