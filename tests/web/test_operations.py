@@ -266,6 +266,7 @@ def test_a_taken_metrics_address_does_not_stop_the_worker(make_app):
 
 #: a process that counts as a job process can: fetches and, as the worker does, a job
 COUNTING_CHILD = """
+import os
 import sys
 from pathlib import Path
 from wpsd import metrics
@@ -274,6 +275,7 @@ for _ in range(3):
     with metrics.counting_fetch() as size:
         size.append(10)
 metrics.count_job("p", "succeeded", 0.5, 2.0)
+os._exit(0)  # as job processes end: no folding of its own at exit, its reaper folds it
 """
 
 
@@ -284,6 +286,18 @@ def run_counting_children(folder: Path, how_many: int) -> list[int]:
     for proc in procs:
         assert proc.wait(timeout=60) == 0
     return [proc.pid for proc in procs]
+
+
+def test_a_process_that_exits_in_order_folds_itself(tmp_path):
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = {**os.environ, metrics.VARIABLE: str(folder)}
+    in_order = COUNTING_CHILD.replace("os._exit(0)", "sys.exit(0)")
+    subprocess.run([sys.executable, "-c", in_order, str(folder)], env=env, check=True,
+                   timeout=60)
+    assert sorted(p.name for p in folder.glob("*.db")) == [
+        "counter_folded.db", "histogram_folded.db"]
+    assert totals(folder) == per_child(1)
 
 
 def totals(folder: Path) -> tuple[float, ...]:
