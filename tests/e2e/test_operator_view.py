@@ -251,3 +251,26 @@ def test_many_jobs_leave_few_metrics_files_and_exact_totals(tmp_path: Path, file
     assert value(found, "wpsd_executions_total", process="area", mode="async",
                  outcome="succeeded") == jobs
     assert value(found, "wpsd_references_fetched_total", result="ok") == jobs
+
+
+def test_the_running_gauge_counts_a_running_job(demo_server):
+    base = demo_server.url.removesuffix("/wps")
+    submitted = requests.post(base + "/processes/sleep/execution", timeout=30,
+                              json={"inputs": {"delay": 30}},
+                              headers={"Prefer": "respond-async"})
+    location = submitted.headers["Location"]
+    try:
+        deadline = time.monotonic() + 30
+        while requests.get(location, timeout=30).json()["status"] != "running":
+            assert time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.05)
+        during = value(samples(requests.get(base + "/metrics", timeout=30).text),
+                       "wpsd_jobs_running")
+        assert during >= 1  # (other tests' jobs may run on this server too)
+    finally:
+        requests.delete(location, timeout=30)
+    deadline = time.monotonic() + 30
+    while value(samples(requests.get(base + "/metrics", timeout=30).text),
+                "wpsd_jobs_running") >= during:
+        assert time.monotonic() < deadline, "the dismissed job is still counted as running"
+        time.sleep(0.1)
