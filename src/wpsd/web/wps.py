@@ -185,10 +185,11 @@ class WPSEndpoint:
                                    status=404)
         result = self.service.job_result(job)
         result.status_location = self.status_location(job.service_url, job.id)
-        result.log_url = self.log_url(job.service_url, job.id)
+        log_url = self.log_url(job.service_url, job.id)
+        _link_log(result, log_url)
         document = encode.execute_response(result, self.service_instance(job.service_url),
                                            job.language)
-        return _with_log_link(_xml(to_bytes(document)), result.log_url)
+        return _with_log_link(_xml(to_bytes(document)), log_url)
 
     # ------------------------------------------------------------ WPS 2.0.0
 
@@ -236,9 +237,7 @@ class WPSEndpoint:
             raise ResultNotReady(f"Job {job.id} is {job.status.value}", job.id)
         result = service.job_result(job)
         if result.error is not None:
-            if result.log:
-                result.error.details = (log_text(result.log, self.log_url(self.service_url(),
-                                                                          job.id)),)
+            _link_log(result, self.log_url(self.service_url(), job.id))
             raise result.error
         return _xml(to_bytes(encode2.result(result.outputs, job.id, service.expiration(job))))
 
@@ -305,6 +304,14 @@ def _check_any_offered(offered: Sequence[object], caller: Caller, service: Servi
 
 def _xml(body: bytes) -> Response:
     return Response(body, content_type=XML_TYPE)
+
+
+def _link_log(result: ExecuteResult, url: str) -> None:
+    """Where the job's log is served; a failure's report gets its last lines as a further
+    ExceptionText (in both versions)."""
+    result.log_url = url
+    if result.error is not None and result.log:
+        result.error.details = (log_text(result.log, url),)
 
 
 def _with_log_link(response: Response, url: str) -> Response:

@@ -225,14 +225,11 @@ def execute_response(
 def _status(result: ExecuteResult) -> etree._Element:
     # The texts are the server's messages to the user, "expected to include ... any warning
     # conditions that may have been encountered" (the schema's words on ProcessSucceeded):
-    # the end of what the handler logged goes there, and into a failure's report as a
-    # further ExceptionText.
-    log = log_text(result.log, result.log_url) if result.log else ""
+    # the end of what the handler logged goes there (a failure's report carries it in the
+    # error's details).
     if result.error is not None:
-        report = exception_report(result.error)
-        if log:
-            report[0].append(O.ExceptionText(xml_text(log)))
-        return W.ProcessFailed(report)
+        return W.ProcessFailed(exception_report(result.error))
+    log = log_text(result.log, result.log_url) if result.log else ""
     if result.status == "succeeded":
         return W.ProcessSucceeded(
             xml_text(_lines(f"Process {result.process.identifier} finished", log)))
