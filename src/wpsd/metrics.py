@@ -15,11 +15,13 @@ A process that counts leaves files named after its pid, and every scrape reads t
 worker forks a process per job (one that fetches a reference counts that), so the folder would
 grow by two files a job. :func:`process_ended` *folds* the counters and histograms of a process
 that is gone into one archive file per type (``counter_folded.db``) and deletes its files; the
-worker calls it for each child it reaps, and for itself as it stops. Counting in the worker
-instead would need every child to report its counts to it; folding keeps prometheus_client's
-way of counting everywhere. A lock file in the folder keeps scrapes (shared) and folds
-(exclusive) apart, so that no scrape sees a count both in a process's file and in the archive,
-or in neither. The files of processes nobody folds (web processes) stay, and are counted.
+worker calls it for each child it reaps, and every process that counts calls it for itself as
+it exits in order (:func:`enable` registers that). Counting in the worker instead would need
+every child to report its counts to it; folding keeps prometheus_client's way of counting
+everywhere. A lock file in the folder keeps scrapes (shared) and folds (exclusive) apart, so
+that no scrape sees a count both in a process's file and in the archive, or in neither. The
+files of a process killed before it could fold itself, and not reaped by a worker, stay and
+are counted.
 """
 
 from __future__ import annotations

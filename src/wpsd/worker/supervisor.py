@@ -169,10 +169,6 @@ class Supervisor:
             for path in (self.channel.sync_path, self.channel.wake_path):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
-            # Its reaped children are folded; its own counts last, as nothing counts after
-            # this (folded early, later counts would go to a deleted file). Otherwise each
-            # restart of the server would leave the files of one more worker.
-            metrics.process_ended(os.getpid())
 
     def _on_stop(self, signum: int, _frame: object) -> None:
         self._stopping = True
