@@ -243,12 +243,14 @@ def show(service: Service, job_id: str, as_json: bool) -> None:
         if not record[part]:
             click.echo("  (none)")
     click.echo("Log")
-    log_text = record["log"] or "(empty)\n"
-    click.echo("".join(f"  {line}\n" for line in log_text.splitlines()), nl=False)
+    click.echo(_indented(record["log"] or "(empty)"), nl=False)
     if record["traceback"]:
         click.echo("Traceback (for the operator: clients never see it)")
-        click.echo("".join(f"  {line}\n" for line in record["traceback"].splitlines()),
-                   nl=False)
+        click.echo(_indented(record["traceback"]), nl=False)
+
+
+def _indented(text: str) -> str:
+    return "".join(f"  {line}\n" for line in text.splitlines())
 
 
 def _job_record(service: Service, job: Job) -> dict[str, Any]:

@@ -48,6 +48,8 @@ QUICK_JOB_WAIT = 3.0
 #: characters (the whole log is a link away; a status poll should stay small)
 LOG_TAIL_LINES = 10
 LOG_TAIL_CHARS = 2048
+#: what is read of it: one character more, so that a longer read says the log was cut
+_LOG_READ = LOG_TAIL_CHARS + 1
 
 
 def execution_request(request: Execute, job_id: str, output_url: str = "") -> ExecutionRequest:
@@ -247,8 +249,7 @@ class Service:
         """A job, or None when there is none or it is not the caller's (by default: the
         operator's view, every job). ``with_log``: with the end of its log, as its status
         documents show it (read with the record: one query per poll)."""
-        # One character more than is shown: a longer tail means the log was cut
-        job = self.store.get(job_id, log_tail=LOG_TAIL_CHARS + 1 if with_log else None)
+        job = self.store.get(job_id, log_tail=_LOG_READ if with_log else None)
         if job is None or not caller.owns(job.owner):
             return None
         return job
@@ -290,7 +291,7 @@ class Service:
         tail = job.log_tail
         if tail is None and job.status is JobStatus.FAILED:
             # read for the failure's report (WPS 2.0 GetResult) when the record came without
-            tail = self.store.job_log(job.id, tail=LOG_TAIL_CHARS + 1)
+            tail = self.store.job_log(job.id, tail=_LOG_READ)
         if tail:
             result.log = last_lines(tail[-LOG_TAIL_CHARS:], cut=len(tail) > LOG_TAIL_CHARS)
         if job.status is JobStatus.SUCCEEDED:
