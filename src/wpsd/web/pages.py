@@ -114,30 +114,30 @@ def output_origins(settings: Settings, sign: Callable[[str], str | None] | None 
 def _tile_source(tiles: str) -> str:
     """The CSP source of the tile server, or '' when the template's host is not one a source
     can name (a character there could end the directive and add others)."""
-    if not tiles:
-        return ""
-    try:
-        parts = urlsplit(tiles)
-    except ValueError:
-        return ""
-    # {s} subdomains ({s}.tile.openstreetmap.org) become a wildcard label
-    host = parts.netloc.rpartition("@")[2].replace("{s}", "*")
-    if "{" in host:  # a template placeholder elsewhere in the host: any host of the scheme
-        host = "*"
-    if parts.scheme.lower() not in ("http", "https") or not _TILE_HOST.fullmatch(host):
-        return ""
-    return f"{parts.scheme.lower()}://{host.lower()}"
+    return _source(tiles, _TILE_HOST, template=True) if tiles else ""
 
 
 def _origin(url: str) -> str:
     """The origin of an http(s) URL as a CSP source, or '' (also for anything that would not
     be one host: a wildcard or a character that ends the directive)."""
+    return _source(url, _HOST)
+
+
+def _source(url: str, host_pattern: re.Pattern[str], template: bool = False) -> str:
+    """``scheme://host[:port]`` of an http(s) URL whose host the pattern takes, else ''.
+    ``template``: a tile URL template, whose placeholders in the host become wildcards."""
     try:
         parts = urlsplit(url)
     except ValueError:  # "https://[::1/x": no URL at all
         return ""
     host = parts.netloc.rpartition("@")[2]  # never the credentials of a URL
-    if parts.scheme.lower() not in ("http", "https") or not _HOST.fullmatch(host):
+    if template:
+        # {s} subdomains ({s}.tile.openstreetmap.org) become a wildcard label; a placeholder
+        # elsewhere in the host, any host of the scheme
+        host = host.replace("{s}", "*")
+        if "{" in host:
+            host = "*"
+    if parts.scheme.lower() not in ("http", "https") or not host_pattern.fullmatch(host):
         return ""
     return f"{parts.scheme.lower()}://{host.lower()}"
 
