@@ -157,3 +157,16 @@ def postgres_schema(base: str, tagged: bool = False) -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text exposition: (name, sorted labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def metric_value(found: dict, name: str, **labels: str) -> float:
+    """One sample of :func:`metric_samples`' answer (0 where there is none)."""
+    return float(found.get((name, tuple(sorted(labels.items()))), 0.0))

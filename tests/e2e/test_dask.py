@@ -18,9 +18,8 @@ import requests
 from e2e_server import ROOT, Server, start_server
 from lxml import etree
 from owslib.wps import WebProcessingService
-from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import POSTGRES_VARIABLE, alive, free_port, postgres_schema
+from helpers import POSTGRES_VARIABLE, alive, free_port, metric_samples, postgres_schema
 from schemas import assert_valid
 from support.seaweed import S3Server, seaweed_s3
 
@@ -144,9 +143,7 @@ class Node:
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         response = requests.get(f"{self.base}/metrics", timeout=10)
         assert response.status_code == 200, response.text
-        return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-                for family in text_string_to_metric_families(response.text)
-                for sample in family.samples}
+        return metric_samples(response.text)
 
     def wait(self, job_id: str, *states: str, timeout: float = 60) -> dict[str, object]:
         deadline = time.monotonic() + timeout

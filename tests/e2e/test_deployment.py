@@ -14,9 +14,8 @@ import requests
 from e2e_server import ROOT, start_server
 from owslib.wps import SYNC, WebProcessingService
 from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import children, free_port
+from helpers import children, free_port, metric_samples, metric_value
 from wpsd import metrics
 
 WPSD = [sys.executable, "-m", "wpsd.cli"]
@@ -91,12 +90,7 @@ def descendants(pid: int) -> list[tuple[int, str]]:
 
 def scraped(url: str, name: str, **labels: str) -> float:
     """One sample of the metrics served at ``url``."""
-    text = requests.get(url, timeout=30).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    return 0.0
+    return metric_value(metric_samples(requests.get(url, timeout=30).text), name, **labels)
 
 
 def test_wpsd_worker_beside_gunicorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -165,8 +159,6 @@ def test_wpsd_worker_beside_gunicorn(tmp_path: Path, monkeypatch: pytest.MonkeyP
     # own): only the archives are left, and the totals stayed.
     left = {f.name for f in (tmp_path / "metrics").glob("*.db")}
     assert left <= {"counter_folded.db", "histogram_folded.db", "summary_folded.db"}, left
-    found = text_string_to_metric_families(generate_latest(
+    found = metric_samples(generate_latest(
         metrics.registry(directory=tmp_path / "metrics")).decode())
-    executed = [s.value for family in found for s in family.samples
-                if s.name == "wpsd_http_requests_total" and s.labels == key]
-    assert executed == [before + 2]
+    assert metric_value(found, "wpsd_http_requests_total", **key) == before + 2

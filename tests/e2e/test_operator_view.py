@@ -15,22 +15,11 @@ import pytest
 import requests
 from e2e_server import ROOT, start_server
 from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import alive, free_port
+from helpers import metric_samples as samples
+from helpers import metric_value as value
 from wpsd import metrics
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
-    return found
-
-
-def value(found: dict, name: str, **labels: str) -> float:
-    return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_metrics_health_and_logs_of_a_real_server(tmp_path: Path, file_server,

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import free_port
+from helpers import metric_samples as parse
+from helpers import metric_value as count
 from wpsd import load_settings, metrics
 from wpsd.logs import ContextFilter, JSONFormatter, configure_logging, request_id
 from wpsd.web.metrics import HEADER
@@ -152,23 +153,11 @@ def test_no_terminal_colours_in_log_files(monkeypatch):
 # ------------------------------------------------------------------ metrics
 
 
-def parse(text: str) -> dict:
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
-    return found
-
-
 def scrape(client) -> dict:
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
     return parse(response.get_data(as_text=True))
-
-
-def count(found: dict, name: str, **labels: str) -> float:
-    return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_metrics_count_requests_by_protocol_and_operation(client):
