@@ -254,14 +254,15 @@ class Service:
             return None
         return job
 
-    def settle(self, job_id: str, *, caller: Caller) -> Job | None:
+    def settle(self, job_id: str, *, caller: Caller, with_log: bool = False) -> Job | None:
         """The job, after waiting briefly if it was submitted a moment ago and may be about to
-        end: a client that asks right after submitting a quick job gets its final state."""
-        job = self.get_job(job_id, caller)
+        end: a client that asks right after submitting a quick job gets its final state.
+        ``with_log`` as for :meth:`get_job`."""
+        job = self.get_job(job_id, caller, with_log)
         while job is not None and job.status in ACTIVE \
                 and now() - job.created < dt.timedelta(seconds=QUICK_JOB_WAIT):
             time.sleep(0.02)
-            job = self.get_job(job_id, caller)
+            job = self.get_job(job_id, caller, with_log)
         return job
 
     def may_read_outputs(self, folder: str, *, caller: Caller) -> bool:

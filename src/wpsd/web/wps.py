@@ -220,8 +220,11 @@ class WPSEndpoint:
     def _job_operation(self, parsed: GetStatus | GetResult | Dismiss, caller: Caller
                        ) -> Response:
         service = self.service
-        job = service.settle(parsed.job_id, caller=caller) if not isinstance(parsed, Dismiss) \
-            else service.get_job(parsed.job_id, caller)
+        if isinstance(parsed, Dismiss):
+            job = service.get_job(parsed.job_id, caller)
+        else:  # GetResult shows a failure's log: read with the record, not after it
+            job = service.settle(parsed.job_id, caller=caller,
+                                 with_log=isinstance(parsed, GetResult))
         if job is None or job.status is JobStatus.DISMISSED:
             raise NoSuchJob(f"No job {parsed.job_id!r}", parsed.job_id)
         if isinstance(parsed, GetStatus):
